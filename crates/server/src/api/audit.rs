@@ -1,0 +1,155 @@
+//! The audit record for auditors: query and verify. Auditors never see audio.
+
+use crate::api::{Query, rfc3339};
+use crate::audit_log::{Verification, verify_all};
+use crate::error::{ApiError, ApiResult};
+use crate::principal::Auditor;
+use crate::state::AppState;
+use axum::extract::State;
+use callvault_audit::sink::FileSink;
+use callvault_store::AuditFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Entries after this sequence number (for paging).
+    pub after_seq: Option<u64>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub tenant: Option<String>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub time: String,
+    pub actor: String,
+    pub tenant: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub purpose: Option<String>,
+    pub result: String,
+    pub client: Option<String>,
+    pub details: Option<String>,
+    pub hash: String,
+}
+
+pub async fn query(
+    State(st): State<AppState>,
+    Auditor(p): Auditor,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<axum::Json<Vec<AuditEntry>>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 1000"));
+    }
+    // A tenant's auditor sees only that tenant's entries.
+    let tenant = match (&p.tenant, q.tenant) {
+        (Some(own), Some(asked)) if asked != own.as_str() => {
+            return Err(ApiError::forbidden("you audit only your own tenant"));
+        }
+        (Some(own), _) => Some(own.to_string()),
+        (None, asked) => asked,
+    };
+    let mut ev = p.event("audit.query", "ok");
+    ev.details =
+        Some(serde_json::json!({ "after_seq": q.after_seq, "action": q.action, "limit": limit }));
+    st.audit
+        .record(ev)
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    let rows = st
+        .meta
+        .audit_query(&AuditFilter {
+            after_seq: q.after_seq.unwrap_or(0),
+            tenant,
+            action: q.action,
+            actor: q.actor,
+            target: q.target,
+            limit,
+        })
+        .await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|r| AuditEntry {
+                seq: r.seq,
+                time: rfc3339(r.entry.time.unix_timestamp()),
+                actor: r.entry.actor,
+                tenant: r.entry.tenant,
+                action: r.entry.action,
+                target: r.entry.target,
+                purpose: r.entry.purpose,
+                result: r.entry.result,
+                client: r.entry.client,
+                details: r.entry.details,
+                hash: r.hash.to_string(),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyReport {
+    /// True when the chain, its checkpoints and the external sink all agree.
+    pub intact: bool,
+    pub entries: u64,
+    pub checkpoints: u64,
+    pub sink_checkpoints: u64,
+    /// The first problem found, naming the entry.
+    pub finding: Option<String>,
+    pub first_bad_seq: Option<u64>,
+}
+
+pub async fn verify(
+    State(st): State<AppState>,
+    Auditor(p): Auditor,
+) -> ApiResult<axum::Json<VerifyReport>> {
+    let keys = st.keys()?;
+    let sink = FileSink::new(st.cfg.sink_path());
+    let outcome = verify_all(&st.meta, keys.audit_verifying, &sink)
+        .await
+        .map_err(ApiError::internal)?;
+    let report = match outcome {
+        Verification::Intact(r) => VerifyReport {
+            intact: true,
+            entries: r.entries,
+            checkpoints: r.checkpoints,
+            sink_checkpoints: r.sink_checkpoints,
+            finding: None,
+            first_bad_seq: None,
+        },
+        Verification::Broken(f) => VerifyReport {
+            intact: false,
+            entries: 0,
+            checkpoints: 0,
+            sink_checkpoints: 0,
+            first_bad_seq: Some(first_seq(&f)),
+            finding: Some(f.to_string()),
+        },
+    };
+    let mut ev = p.event("audit.verify", if report.intact { "ok" } else { "broken" });
+    ev.details = Some(serde_json::json!({ "first_bad_seq": report.first_bad_seq }));
+    st.audit
+        .record(ev)
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    Ok(axum::Json(report))
+}
+
+pub fn first_seq(f: &callvault_audit::Finding) -> u64 {
+    use callvault_audit::Finding::*;
+    match *f {
+        Altered { seq }
+        | BadCheckpointSignature { seq }
+        | CheckpointMismatch { seq }
+        | SinkMismatch { seq } => seq,
+        OutOfOrder { seq, .. } => seq,
+        Missing { expected, .. } => expected,
+        Truncated { last_entry, .. } => last_entry + 1,
+    }
+}

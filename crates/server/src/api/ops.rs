@@ -1,0 +1,35 @@
+//! Operational endpoints: health (no data), metrics (authenticated), the OpenAPI document.
+
+use crate::error::ApiResult;
+use crate::principal::Monitor;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the process answers; reveals nothing else.
+    pub status: &'static str,
+}
+
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+pub async fn metrics(State(st): State<AppState>, _m: Monitor) -> ApiResult<impl IntoResponse> {
+    let recordings = st.meta.count_recordings().await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(recordings),
+    ))
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::routes::openapi_json(),
+    )
+}

@@ -1,0 +1,178 @@
+//! First start and every start: data directory, master key, TLS material, stores, the audit
+//! signing key, and the first admin — created once, with a random one-time password, never a
+//! default credential.
+
+use crate::audit_log::{AuditLog, Event};
+use crate::config::{Config, ENV_PASSPHRASE, Mode};
+use crate::metrics::Metrics;
+use crate::provisioning;
+use crate::state::{AppState, Inner, Keys};
+use callvault_audit::sink::FileSink;
+use callvault_core::{Role, Username};
+use callvault_crypto::{ExposeSecret, KeyProvider, SealContext, SecretString, generate_key_file};
+use callvault_store::{BlobConfig, BlobStore, MetadataConfig, MetadataStore};
+use ed25519_dalek::SigningKey;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+const AUDIT_KEY_SETTING: &str = "audit_signing_key_sealed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Crypto(#[from] callvault_crypto::CryptoError),
+    #[error("{0}")]
+    Store(#[from] callvault_store::StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running node's state plus what the operator must be told once.
+pub struct Bootstrapped {
+    pub state: AppState,
+    /// Set only when this start created the first admin: print once, never log.
+    pub first_admin: Option<(Username, SecretString)>,
+    pub signing_key: Option<SigningKey>,
+}
+
+fn passphrase() -> Option<SecretString> {
+    std::env::var(ENV_PASSPHRASE).ok().map(SecretString::from)
+}
+
+fn ensure_private_dir(dir: &Path) -> Result<(), BootError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| BootError::Other(format!("creating data directory {}: {e}", dir.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| BootError::Other(format!("{}: {e}", dir.display())))
+}
+
+/// Creates whatever is missing (data dir, master key, certificate) and opens everything.
+pub async fn init(cfg: &Config) -> Result<Bootstrapped, BootError> {
+    ensure_private_dir(&cfg.data_dir)?;
+    if cfg.mode == Mode::Full && !cfg.keys.master_key_file.exists() {
+        if let Some(parent) = cfg
+            .keys
+            .master_key_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| BootError::Other(format!("{}: {e}", parent.display())))?;
+        }
+        generate_key_file(&cfg.keys.master_key_file, passphrase().as_ref())?;
+    }
+    let (cert, key) = cfg.tls_paths();
+    if !cfg.server.insecure_plaintext && cfg.tls.cert.is_none() && !cert.exists() {
+        crate::tls::generate_self_signed(&cert, &key).map_err(BootError::Other)?;
+    }
+    open(cfg, true).await
+}
+
+/// Opens an initialised deployment. With `create_admin`, creates the first admin if there is
+/// no user at all.
+pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, BootError> {
+    if !cfg.data_dir.is_dir() {
+        return Err(BootError::Other(format!(
+            "data directory {} does not exist: run `callvault init` first",
+            cfg.data_dir.display()
+        )));
+    }
+    let meta = MetadataStore::open(&match cfg.metadata.backend.as_str() {
+        "sqlite" => MetadataConfig::Sqlite {
+            path: cfg.sqlite_path(),
+        },
+        "postgres" => MetadataConfig::Postgres { url: String::new() },
+        other => {
+            return Err(BootError::Other(format!(
+                "`metadata.backend = {other}`: use sqlite or postgres"
+            )));
+        }
+    })
+    .await?;
+    let blobs = BlobStore::open(&match cfg.blobs.backend.as_str() {
+        "local" => BlobConfig::Local {
+            path: cfg.blob_path(),
+        },
+        "s3" => BlobConfig::S3 {
+            bucket: String::new(),
+        },
+        other => {
+            return Err(BootError::Other(format!(
+                "`blobs.backend = {other}`: use local or s3"
+            )));
+        }
+    })
+    .await?;
+    let audit = AuditLog::start(meta.clone(), cfg.audit.checkpoint_every);
+
+    let (keys, signing_key) = match cfg.mode {
+        Mode::Ingest => (None, None),
+        Mode::Full => {
+            let kp = KeyProvider::from_file(&cfg.keys.master_key_file, passphrase().as_ref())?;
+            let fresh = callvault_audit::generate_signing_key();
+            let sealed = kp.seal(&SealContext::audit_signing_key(), fresh.as_bytes())?;
+            let stored = meta
+                .put_setting_if_absent(AUDIT_KEY_SETTING, &sealed)
+                .await?;
+            let opened = kp.open(&SealContext::audit_signing_key(), &stored)?;
+            let bytes: [u8; 32] = opened.expose_secret().as_slice().try_into().map_err(|_| {
+                BootError::Other("stored audit signing key has the wrong length".into())
+            })?;
+            let sk = SigningKey::from_bytes(&bytes);
+            (Some(Keys::new(kp, sk.verifying_key())), Some(sk))
+        }
+    };
+
+    let mut first_admin = None;
+    if create_admin && cfg.mode == Mode::Full && meta.list_users(None).await?.is_empty() {
+        let name = Username::parse("admin").map_err(|e| BootError::Other(e.to_string()))?;
+        let (user, secret) = provisioning::create_user(&meta, name.clone(), Role::Admin, None)
+            .await
+            .map_err(|e| BootError::Other(e.message))?;
+        audit
+            .record(Event {
+                actor: "system".into(),
+                action: "user.create",
+                target: Some(user.id.to_string()),
+                result: "ok",
+                details: Some(serde_json::json!({ "role": "admin", "first_admin": true })),
+                ..Event::default()
+            })
+            .await
+            .map_err(BootError::Other)?;
+        first_admin = Some((name, secret));
+    }
+
+    let state = AppState::new(Inner {
+        cfg: cfg.clone(),
+        meta,
+        blobs,
+        keys,
+        audit,
+        metrics: Metrics::default(),
+    });
+    Ok(Bootstrapped {
+        state,
+        first_admin,
+        signing_key,
+    })
+}
+
+/// Starts the periodic checkpoint signer (full nodes only).
+pub fn start_background(b: &Bootstrapped) {
+    if let Some(sk) = &b.signing_key {
+        let st = &b.state;
+        st.audit.start_checkpointer(
+            st.meta.clone(),
+            sk.clone(),
+            FileSink::new(st.cfg.sink_path()),
+            Duration::from_secs(st.cfg.audit.checkpoint_interval_secs),
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! Configuration: declared once here, loaded from a TOML file then `CALLVAULT_…` environment
+//! variables, and validated completely before anything binds. Unsafe combinations are refused
+//! with the fix in the message; dangerous switches are named `insecure_…`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Environment variables that are not config keys.
+pub const ENV_CONFIG_FILE: &str = "CALLVAULT_CONFIG";
+pub const ENV_PASSPHRASE: &str = "CALLVAULT_MASTER_PASSPHRASE";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the database, blobs, TLS material. Created with mode 0700.
+    pub data_dir: PathBuf,
+    /// `full` (everything) or `ingest` (accepts recordings, holds no master key, can read nothing back).
+    pub mode: Mode,
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub keys: KeysConfig,
+    pub metadata: MetadataSection,
+    pub blobs: BlobsSection,
+    pub audit: AuditConfig,
+    pub session: SessionConfig,
+    pub grants: GrantConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Full,
+    Ingest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Serve plain HTTP. Allowed only on a loopback address (e.g. behind a local TLS proxy).
+    pub insecure_plaintext: bool,
+    /// Largest accepted upload of a finished recording, in bytes.
+    pub max_upload_bytes: usize,
+    /// Time allowed to receive a request and produce the response headers.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain. Default: `<data_dir>/tls/cert.pem`, self-signed at first start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key. Default: `<data_dir>/tls/key.pem`.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Only `file` today; KMS/HSM providers plug in behind the same `KeyProvider`.
+    pub provider: String,
+    /// The master key file; must be outside the data directory. Sealed with a passphrase when
+    /// `CALLVAULT_MASTER_PASSPHRASE` is set at creation.
+    pub master_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataSection {
+    /// `sqlite` (embedded default) or `postgres`.
+    pub backend: String,
+    /// SQLite file. Default: `<data_dir>/metadata.sqlite`.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsSection {
+    /// `local` (embedded default) or `s3`.
+    pub backend: String,
+    /// Local directory. Default: `<data_dir>/blobs`.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Sign a checkpoint after this many new entries…
+    pub checkpoint_every: u64,
+    /// …or after this many seconds, whichever comes first.
+    pub checkpoint_interval_secs: u64,
+    /// External sink for signed checkpoints: a file that should live on another mount or host,
+    /// so a rewrite of the whole database is still detected. Default: `<data_dir>/../callvault-audit-sink.jsonl`.
+    pub sink_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantConfig {
+    /// How long a playback grant lasts after the purpose was stated.
+    pub ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub lockout_threshold: u32,
+    pub lockout_base_secs: u64,
+    pub lockout_max_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: "callvault-data".into(),
+            mode: Mode::Full,
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            keys: KeysConfig::default(),
+            metadata: MetadataSection::default(),
+            blobs: BlobsSection::default(),
+            audit: AuditConfig::default(),
+            session: SessionConfig::default(),
+            grants: GrantConfig::default(),
+            login: LoginConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            insecure_plaintext: false,
+            max_upload_bytes: 512 << 20,
+            request_timeout_secs: 300,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            provider: "file".into(),
+            master_key_file: "callvault-master.key".into(),
+        }
+    }
+}
+
+impl Default for MetadataSection {
+    fn default() -> Self {
+        Self {
+            backend: "sqlite".into(),
+            path: None,
+        }
+    }
+}
+
+impl Default for BlobsSection {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            path: None,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 60,
+            sink_file: None,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 15 * 60,
+            absolute_timeout_secs: 8 * 3600,
+        }
+    }
+}
+
+impl Default for GrantConfig {
+    fn default() -> Self {
+        Self { ttl_secs: 300 }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            lockout_threshold: 5,
+            lockout_base_secs: 30,
+            lockout_max_secs: 3600,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("{0}")]
+    Unsafe(String),
+}
+
+impl Config {
+    /// Loads `file` (if given, else `$CALLVAULT_CONFIG`, else defaults), overlays `CALLVAULT_…`
+    /// variables from `env`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let from_env = env
+            .iter()
+            .find(|(k, _)| k == ENV_CONFIG_FILE)
+            .map(|(_, v)| PathBuf::from(v));
+        let mut table = match file.map(Path::to_path_buf).or(from_env) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in &env {
+            let Some(rest) = k.strip_prefix("CALLVAULT_") else {
+                continue;
+            };
+            if k == ENV_CONFIG_FILE || k == ENV_PASSPHRASE {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut table, &path, env_value(v))
+                .map_err(|e| ConfigError::Parse(format!("{k}: {e}")))?;
+        }
+        let cfg: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Every rule that makes a deployment unsafe, checked before anything binds or is created.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let listen = self.server.listen;
+        if self.server.insecure_plaintext && !listen.ip().is_loopback() {
+            return Err(ConfigError::Unsafe(format!(
+                "`server.listen = {listen}` needs TLS: remove `server.insecure_plaintext` and set `tls.cert` and `tls.key` \
+                 (or leave them unset and `callvault init` generates a certificate), or listen on 127.0.0.1 only"
+            )));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Unsafe(
+                "set both `tls.cert` and `tls.key`, or neither".into(),
+            ));
+        }
+        if self.keys.provider != "file" {
+            return Err(ConfigError::Unsafe(format!(
+                "`keys.provider = {}` is not available in this build; use `file`",
+                self.keys.provider
+            )));
+        }
+        if self.mode == Mode::Full && is_within(&self.keys.master_key_file, &self.data_dir) {
+            return Err(ConfigError::Unsafe(format!(
+                "`keys.master_key_file = {}` is inside the data directory {}: a copy of the data dir would carry its own key. \
+                 Put the key file elsewhere, e.g. /etc/callvault/master.key",
+                self.keys.master_key_file.display(),
+                self.data_dir.display()
+            )));
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
+            return Err(ConfigError::Unsafe(
+                "`audit.checkpoint_every` and `audit.checkpoint_interval_secs` must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.session.idle_timeout_secs <= 0
+            || self.session.absolute_timeout_secs < self.session.idle_timeout_secs
+        {
+            return Err(ConfigError::Unsafe(
+                "session timeouts must be positive and the absolute one at least the idle one"
+                    .into(),
+            ));
+        }
+        if !(30..=3600).contains(&self.grants.ttl_secs) {
+            return Err(ConfigError::Unsafe(
+                "`grants.ttl_secs` must be between 30 and 3600".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn tls_paths(&self) -> (PathBuf, PathBuf) {
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => (
+                self.data_dir.join("tls/cert.pem"),
+                self.data_dir.join("tls/key.pem"),
+            ),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.metadata
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("metadata.sqlite"))
+    }
+
+    pub fn blob_path(&self) -> PathBuf {
+        self.blobs
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    pub fn sink_path(&self) -> PathBuf {
+        self.audit.sink_file.clone().unwrap_or_else(|| {
+            let parent = self
+                .data_dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            parent.join("callvault-audit-sink.jsonl")
+        })
+    }
+}
+
+fn is_within(path: &Path, dir: &Path) -> bool {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(path).starts_with(abs(dir))
+}
+
+fn env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = v.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(v.to_owned())
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("`{first}` is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_and_types() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CALLVAULT_SERVER__LISTEN", "127.0.0.1:0"),
+                ("CALLVAULT_GRANTS__TTL_SECS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 0);
+        assert_eq!(c.grants.ttl_secs, 60);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::load(None, env(&[("CALLVAULT_SERVER__LISTN", "x")])).unwrap_err();
+        assert!(e.to_string().contains("listn"), "{e}");
+    }
+
+    #[test]
+    fn plaintext_beyond_loopback_is_refused_with_the_fix() {
+        let e = Config::load(
+            None,
+            env(&[
+                ("CALLVAULT_SERVER__LISTEN", "0.0.0.0:8443"),
+                ("CALLVAULT_SERVER__INSECURE_PLAINTEXT", "true"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs TLS") && e.contains("tls.cert"), "{e}");
+        assert!(
+            Config::load(
+                None,
+                env(&[("CALLVAULT_SERVER__INSECURE_PLAINTEXT", "true")])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn master_key_inside_data_dir_is_refused() {
+        let e = Config::load(
+            None,
+            env(&[(
+                "CALLVAULT_KEYS__MASTER_KEY_FILE",
+                "callvault-data/master.key",
+            )]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("inside the data directory"), "{e}");
+    }
+}

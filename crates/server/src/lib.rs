@@ -1,0 +1,21 @@
+//! The callvault server: configuration, first-start bootstrap, TLS, the HTTP API, and the audit
+//! writer. Storage and crypto live in their own crates; this crate wires them to HTTP and is the
+//! only place where errors become status codes.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit_log;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod principal;
+pub mod provisioning;
+pub mod routes;
+pub mod state;
+pub mod tls;
+
+mod serve;
+
+pub use bootstrap::{BootError, Bootstrapped, init, open, start_background};
+pub use serve::serve;

@@ -1,0 +1,77 @@
+//! A handful of Prometheus counters, rendered in the text exposition format. Labels never carry
+//! tenant names, numbers or ids.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub http_2xx: AtomicU64,
+    pub http_4xx: AtomicU64,
+    pub http_5xx: AtomicU64,
+    pub uploads: AtomicU64,
+    pub playbacks: AtomicU64,
+    pub integrity_failures: AtomicU64,
+    pub login_failures: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count_status(&self, status: u16) {
+        let c = match status {
+            200..=399 => &self.http_2xx,
+            400..=499 => &self.http_4xx,
+            _ => &self.http_5xx,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, recordings: u64) -> String {
+        let mut s = String::new();
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# TYPE callvault_http_responses_total counter");
+        for (class, c) in [
+            ("2xx", &self.http_2xx),
+            ("4xx", &self.http_4xx),
+            ("5xx", &self.http_5xx),
+        ] {
+            let _ = writeln!(
+                s,
+                "callvault_http_responses_total{{class=\"{class}\"}} {}",
+                g(c)
+            );
+        }
+        for (name, help, c) in [
+            (
+                "callvault_uploads_total",
+                "recordings stored",
+                &self.uploads,
+            ),
+            (
+                "callvault_playbacks_total",
+                "playback requests served",
+                &self.playbacks,
+            ),
+            (
+                "callvault_integrity_failures_total",
+                "recordings that failed authentication on read",
+                &self.integrity_failures,
+            ),
+            (
+                "callvault_login_failures_total",
+                "failed sign-in attempts",
+                &self.login_failures,
+            ),
+        ] {
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                g(c)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# TYPE callvault_recordings gauge\ncallvault_recordings {recordings}"
+        );
+        s
+    }
+}

@@ -1,0 +1,404 @@
+//! The router as one table. The same table builds the axum router, the OpenAPI document and the
+//! route list that the tests walk to prove every route denies the unauthenticated and every
+//! role gets exactly what the table says.
+
+use crate::api::{admin, audit, ops, playback, recordings, session};
+use crate::error::ErrorBody;
+use crate::state::AppState;
+use axum::routing::{MethodRouter, delete, get, post};
+use callvault_core::Role;
+use serde_json::{Value, json};
+use utoipa::openapi::{RefOr, schema::Schema};
+use utoipa::{IntoParams, ToSchema};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials: health, sign-in, the API description. Nothing here reveals data.
+    Public,
+    /// A session in any sign-in stage (password change, TOTP enrolment).
+    SignIn,
+    /// A complete session or token whose role is listed.
+    Roles(&'static [Role]),
+}
+
+type Schemas = Vec<(String, RefOr<Schema>)>;
+type SchemaFn = fn(&mut Schemas) -> String;
+
+fn schema<T: ToSchema>(out: &mut Schemas) -> String {
+    let name = T::name().into_owned();
+    out.push((name.clone(), T::schema()));
+    T::schemas(out);
+    name
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    /// Mounted on ingest-only nodes too (needs no master key).
+    pub ingest: bool,
+    pub handler: MethodRouter<AppState>,
+    request: Option<(&'static str, SchemaFn)>,
+    response: (u16, Option<(&'static str, SchemaFn)>),
+    query: Option<fn() -> Vec<utoipa::openapi::path::Parameter>>,
+}
+
+const ANY_ROLE: &[Role] = &[
+    Role::Listener,
+    Role::PrivacyOfficer,
+    Role::Auditor,
+    Role::Admin,
+    Role::Recorder,
+];
+const RECORDER: &[Role] = &[Role::Recorder];
+const LISTENER: &[Role] = &[Role::Listener, Role::PrivacyOfficer];
+const AUDITOR: &[Role] = &[Role::Auditor];
+const ADMIN: &[Role] = &[Role::Admin];
+const MONITOR: &[Role] = &[Role::Admin, Role::Auditor];
+const JSON: &str = "application/json";
+
+fn r(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+    handler: MethodRouter<AppState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        summary,
+        ingest: false,
+        handler,
+        request: None,
+        response: (200, None),
+        query: None,
+    }
+}
+
+impl Route {
+    fn req<T: ToSchema>(mut self, content_type: &'static str) -> Self {
+        self.request = Some((content_type, schema::<T>));
+        self
+    }
+    fn res<T: ToSchema>(mut self, status: u16, content_type: &'static str) -> Self {
+        self.response = (status, Some((content_type, schema::<T>)));
+        self
+    }
+    fn status(mut self, status: u16) -> Self {
+        self.response = (status, None);
+        self
+    }
+    fn ingest(mut self) -> Self {
+        self.ingest = true;
+        self
+    }
+    fn query<T: IntoParams>(mut self) -> Self {
+        self.query = Some(|| T::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query)));
+        self
+    }
+}
+
+/// Every route callvault serves.
+pub fn table() -> Vec<Route> {
+    use Access::*;
+    vec![
+        r(
+            "get",
+            "/healthz",
+            Public,
+            "Liveness; reveals nothing",
+            get(ops::healthz),
+        )
+        .res::<ops::Health>(200, JSON)
+        .ingest(),
+        r(
+            "get",
+            "/api/v1/openapi.json",
+            Public,
+            "This API description",
+            get(ops::openapi),
+        )
+        .ingest(),
+        r(
+            "get",
+            "/metrics",
+            Roles(MONITOR),
+            "Prometheus metrics",
+            get(ops::metrics),
+        ),
+        // Signing in
+        r(
+            "post",
+            "/api/v1/auth/login",
+            Public,
+            "Sign in with password (and TOTP code once enrolled)",
+            post(session::login),
+        )
+        .req::<session::LoginRequest>(JSON)
+        .res::<session::SignInStep>(200, JSON),
+        r(
+            "post",
+            "/api/v1/auth/password",
+            SignIn,
+            "Change password (required at first sign-in)",
+            post(session::change_password),
+        )
+        .req::<session::PasswordChange>(JSON)
+        .res::<session::SignInStep>(200, JSON),
+        r(
+            "post",
+            "/api/v1/auth/totp",
+            SignIn,
+            "Confirm authenticator enrolment with a current code",
+            post(session::confirm_totp),
+        )
+        .req::<session::TotpConfirm>(JSON)
+        .res::<session::SignInStep>(200, JSON),
+        r(
+            "post",
+            "/api/v1/auth/logout",
+            Roles(ANY_ROLE),
+            "Sign out",
+            post(session::logout),
+        )
+        .status(204),
+        r(
+            "get",
+            "/api/v1/auth/me",
+            Roles(ANY_ROLE),
+            "Who am I",
+            get(session::me),
+        )
+        .res::<session::Me>(200, JSON),
+        // Recordings
+        r(
+            "post",
+            "/api/v1/recordings",
+            Roles(RECORDER),
+            "Upload a finished recording (multipart: metadata + audio)",
+            post(recordings::upload),
+        )
+        .req::<recordings::UploadForm>("multipart/form-data")
+        .res::<recordings::Uploaded>(201, JSON)
+        .ingest(),
+        r(
+            "post",
+            "/api/v1/recordings/search",
+            Roles(LISTENER),
+            "Search recordings of your tenant",
+            post(recordings::search),
+        )
+        .req::<recordings::SearchRequest>(JSON)
+        .res::<recordings::SearchPage>(200, JSON),
+        r(
+            "get",
+            "/api/v1/recordings/{id}",
+            Roles(LISTENER),
+            "One recording's metadata",
+            get(recordings::get),
+        )
+        .res::<recordings::RecordingDetail>(200, JSON),
+        r(
+            "post",
+            "/api/v1/recordings/{id}/access",
+            Roles(LISTENER),
+            "State a purpose; get a short-lived playback grant",
+            post(recordings::access),
+        )
+        .req::<recordings::AccessRequest>(JSON)
+        .res::<recordings::AccessGrant>(201, JSON),
+        r(
+            "get",
+            "/api/v1/playback/{grant}",
+            Roles(LISTENER),
+            "Play (supports Range)",
+            get(playback::play),
+        ),
+        // Audit
+        r(
+            "get",
+            "/api/v1/audit",
+            Roles(AUDITOR),
+            "Read the audit record",
+            get(audit::query),
+        )
+        .query::<audit::AuditQuery>()
+        .res::<Vec<audit::AuditEntry>>(200, JSON),
+        r(
+            "post",
+            "/api/v1/audit/verify",
+            Roles(AUDITOR),
+            "Verify chain, checkpoints and the external sink",
+            post(audit::verify),
+        )
+        .res::<audit::VerifyReport>(200, JSON),
+        // Administration
+        r(
+            "get",
+            "/api/v1/tenants",
+            Roles(ADMIN),
+            "List tenants",
+            get(admin::list_tenants),
+        )
+        .res::<Vec<admin::TenantView>>(200, JSON),
+        r(
+            "post",
+            "/api/v1/tenants",
+            Roles(ADMIN),
+            "Create a tenant with its key pair",
+            post(admin::create_tenant),
+        )
+        .req::<admin::NewTenant>(JSON)
+        .res::<admin::TenantView>(201, JSON),
+        r(
+            "post",
+            "/api/v1/tenants/{tenant}/keys/rotate",
+            Roles(ADMIN),
+            "Rotate the tenant's key pair",
+            post(admin::rotate_key),
+        )
+        .res::<admin::Rotated>(200, JSON),
+        r(
+            "get",
+            "/api/v1/users",
+            Roles(ADMIN),
+            "List users",
+            get(admin::list_users),
+        )
+        .res::<Vec<admin::UserView>>(200, JSON),
+        r(
+            "post",
+            "/api/v1/users",
+            Roles(ADMIN),
+            "Create a user with a one-time password",
+            post(admin::create_user),
+        )
+        .req::<admin::NewUser>(JSON)
+        .res::<admin::UserCreated>(201, JSON),
+        r(
+            "post",
+            "/api/v1/users/{id}/reset",
+            Roles(ADMIN),
+            "New one-time password; TOTP re-enrolment",
+            post(admin::reset_user),
+        )
+        .res::<admin::UserCreated>(200, JSON),
+        r(
+            "delete",
+            "/api/v1/users/{id}",
+            Roles(ADMIN),
+            "Disable a user",
+            delete(admin::disable_user),
+        )
+        .status(204),
+        r(
+            "get",
+            "/api/v1/tokens",
+            Roles(ADMIN),
+            "List API tokens",
+            get(admin::list_tokens),
+        )
+        .res::<Vec<admin::TokenView>>(200, JSON),
+        r(
+            "post",
+            "/api/v1/tokens",
+            Roles(ADMIN),
+            "Create an API token (shown once)",
+            post(admin::create_token),
+        )
+        .req::<admin::NewToken>(JSON)
+        .res::<admin::TokenCreated>(201, JSON),
+        r(
+            "delete",
+            "/api/v1/tokens/{id}",
+            Roles(ADMIN),
+            "Revoke an API token",
+            delete(admin::revoke_token),
+        )
+        .status(204),
+    ]
+}
+
+/// The routes mounted for a mode.
+pub fn mounted(ingest_only: bool) -> Vec<Route> {
+    table()
+        .into_iter()
+        .filter(|r| r.ingest || !ingest_only)
+        .collect()
+}
+
+pub fn router(ingest_only: bool) -> axum::Router<AppState> {
+    mounted(ingest_only)
+        .into_iter()
+        .fold(axum::Router::new(), |app, r| app.route(r.path, r.handler))
+}
+
+/// The OpenAPI 3.1 document, derived from the table.
+pub fn openapi_json() -> String {
+    let mut schemas: Schemas = Vec::new();
+    let err = schema::<ErrorBody>(&mut schemas);
+    let mut paths = serde_json::Map::new();
+    for r in table() {
+        let mut op = json!({
+            "summary": r.summary,
+            "operationId": format!("{}_{}", r.method, r.path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")),
+            "responses": {},
+        });
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .chain(r.query.map(|q| q()).unwrap_or_default().into_iter().filter_map(|p| serde_json::to_value(p).ok()))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if let Some((ct, f)) = r.request {
+            let name = f(&mut schemas);
+            op["requestBody"] = json!({ "required": true, "content": { ct: { "schema": { "$ref": format!("#/components/schemas/{name}") } } } });
+        }
+        let (status, body) = r.response;
+        let mut ok = json!({ "description": "success" });
+        if let Some((ct, f)) = body {
+            let name = f(&mut schemas);
+            ok["content"] =
+                json!({ ct: { "schema": { "$ref": format!("#/components/schemas/{name}") } } });
+        }
+        let error = json!({ "description": "error", "content": { JSON: { "schema": { "$ref": format!("#/components/schemas/{err}") } } } });
+        op["responses"][status.to_string()] = ok;
+        op["responses"]["400"] = error.clone();
+        if r.access != Access::Public {
+            op["responses"]["401"] = error.clone();
+            op["responses"]["403"] = error.clone();
+            op["security"] = json!([{ "bearer": [] }, { "session": [] }]);
+            op["x-callvault-roles"] = match r.access {
+                Access::Roles(roles) => json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
+                _ => json!("signing-in session"),
+            };
+        }
+        let item = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        item[r.method] = op;
+    }
+    let mut components = serde_json::Map::new();
+    for (name, s) in schemas {
+        components.insert(name, serde_json::to_value(s).unwrap_or(Value::Null));
+    }
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": { "title": "callvault", "version": env!("CARGO_PKG_VERSION"), "description": "Encrypted call-recording store. Every route but the public three requires authentication." },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "API token (recorder or auditor)" },
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::principal::SESSION_COOKIE },
+            }
+        }
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}

@@ -1,0 +1,18 @@
+//! Where callvault keeps things: a [`MetadataStore`] (rows: tenants, users, recordings' metadata
+//! and age headers, the audit chain) and a [`BlobStore`] (opaque encrypted payloads).
+//!
+//! Each is a concrete handle over a private trait with one adapter per backend behind a Cargo
+//! feature; only this crate knows which backend is in use. Nothing here encrypts or decrypts:
+//! callers hand in ciphertext, sealed keys and keyed hashes. The conformance suites in `tests/`
+//! run unchanged against every adapter.
+#![forbid(unsafe_code)]
+
+mod blob;
+mod error;
+mod meta;
+mod model;
+
+pub use blob::{BlobBackend, BlobConfig, BlobRead, BlobStore};
+pub use error::StoreError;
+pub use meta::{MetaBackend, MetadataConfig, MetadataStore};
+pub use model::*;

@@ -1,0 +1,129 @@
+//! The metadata store: one handle, one backend trait, one adapter per database.
+
+use crate::StoreError;
+use crate::model::*;
+use callvault_audit::{Checkpoint, Entry, StoredEntry};
+use callvault_core::{RecordingId, TenantId, UserId, Username};
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+/// Which database holds the metadata; chosen from config at startup.
+#[derive(Debug, Clone)]
+pub enum MetadataConfig {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+/// Handle to the metadata store. Cheap to clone. Call backend methods directly on it.
+#[derive(Clone)]
+pub struct MetadataStore(Arc<dyn MetaBackend>);
+
+impl MetadataStore {
+    /// Opens the store and applies migrations; refuses a schema newer than this binary knows.
+    pub async fn open(cfg: &MetadataConfig) -> Result<Self, StoreError> {
+        match cfg {
+            #[cfg(feature = "sqlite")]
+            MetadataConfig::Sqlite { path } => {
+                Ok(Self(Arc::new(sqlite::Sqlite::open(path.clone()).await?)))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            MetadataConfig::Sqlite { .. } => Err(StoreError::NotCompiled { backend: "sqlite" }),
+            MetadataConfig::Postgres { .. } => Err(StoreError::NotCompiled {
+                backend: "postgres",
+            }),
+        }
+    }
+}
+
+impl Deref for MetadataStore {
+    type Target = dyn MetaBackend;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+pub(crate) use sealed::Sealed;
+
+/// Everything callvault asks of a metadata database. Implemented only inside this crate (the
+/// trait is sealed); every implementation passes `tests/conformance`.
+#[async_trait::async_trait]
+pub trait MetaBackend: Sealed + Send + Sync {
+    /// Which backend this is, for logs and `doctor`.
+    fn backend_name(&self) -> &'static str;
+
+    // --- settings (small named values, e.g. the sealed audit signing key) ---
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` unless the key already exists; returns the value now stored, so that
+    /// concurrent initialisers agree on one.
+    async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    // --- tenants and their keys ---
+    /// Creates a tenant with its first (active) key in one transaction.
+    async fn create_tenant(&self, tenant: &Tenant, first_key: &TenantKey)
+    -> Result<(), StoreError>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    async fn active_key(&self, tenant: &TenantId) -> Result<TenantKey, StoreError>;
+    async fn get_key(&self, tenant: &TenantId, key_id: i64) -> Result<TenantKey, StoreError>;
+    /// Makes `new_key` the only active key of its tenant (old keys stay for old recordings).
+    async fn rotate_key(&self, new_key: &TenantKey) -> Result<(), StoreError>;
+    async fn next_key_id(&self, tenant: &TenantId) -> Result<i64, StoreError>;
+
+    // --- users ---
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&self, id: &UserId) -> Result<User, StoreError>;
+    async fn get_user_by_name(&self, name: &Username) -> Result<User, StoreError>;
+    async fn list_users(&self, tenant: Option<&TenantId>) -> Result<Vec<User>, StoreError>;
+    /// Replaces every mutable field of the user row.
+    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+
+    // --- sessions ---
+    async fn create_session(&self, s: &Session) -> Result<(), StoreError>;
+    async fn get_session(&self, hash: &[u8; 32]) -> Result<Session, StoreError>;
+    async fn update_session(&self, s: &Session) -> Result<(), StoreError>;
+    async fn delete_session(&self, hash: &[u8; 32]) -> Result<(), StoreError>;
+    async fn delete_user_sessions(&self, user: &UserId) -> Result<(), StoreError>;
+
+    // --- API tokens ---
+    async fn create_token(&self, t: &ApiToken) -> Result<(), StoreError>;
+    async fn get_token_by_hash(&self, hash: &[u8; 32]) -> Result<ApiToken, StoreError>;
+    async fn list_tokens(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiToken>, StoreError>;
+    async fn revoke_token(&self, id: &str, at: i64) -> Result<(), StoreError>;
+
+    // --- recordings ---
+    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError>;
+    async fn get_recording(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<Recording, StoreError>;
+    async fn search_recordings(
+        &self,
+        tenant: &TenantId,
+        f: &RecordingFilter,
+    ) -> Result<Vec<Recording>, StoreError>;
+    async fn count_recordings(&self) -> Result<u64, StoreError>;
+
+    // --- playback grants ---
+    async fn create_grant(&self, g: &Grant) -> Result<(), StoreError>;
+    async fn get_grant(&self, hash: &[u8; 32]) -> Result<Grant, StoreError>;
+
+    // --- audit chain ---
+    /// Appends entries to the chain in one durable transaction, computing each hash from the
+    /// stored head under the database's write lock, so concurrent writers still form one chain.
+    async fn append_audit(&self, entries: Vec<Entry>) -> Result<Vec<StoredEntry>, StoreError>;
+    async fn audit_head(&self) -> Result<Option<StoredEntry>, StoreError>;
+    /// Entries with `seq > after_seq` in order, at most `limit`.
+    async fn audit_range(&self, after_seq: u64, limit: u32)
+    -> Result<Vec<StoredEntry>, StoreError>;
+    async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>, StoreError>;
+    async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError>;
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+}

@@ -1,0 +1,915 @@
+//! SQLite adapter: the embedded default. WAL mode with `synchronous=FULL`, so a committed
+//! transaction survives power loss; one writer connection (SQLite serialises writers anyway)
+//! and a few readers that WAL lets run beside it. Blocking calls run on tokio's blocking pool.
+
+use super::{MetaBackend, Sealed};
+use crate::StoreError;
+use crate::model::*;
+use callvault_audit::{Checkpoint, Entry, Hash, StoredEntry, chain_hash};
+use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+const READERS: usize = 4;
+
+/// Migrations, in order; `PRAGMA user_version` records how many were applied.
+const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_init.sql")];
+
+pub(super) struct Sqlite {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Sealed for Sqlite {}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(msg.unwrap_or_else(|| "constraint violated".into()))
+        }
+        other => backend(other),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
+    m.lock()
+        .map_err(|_| backend("connection lock poisoned by an earlier panic"))
+}
+
+fn connect(path: &PathBuf) -> Result<Connection, StoreError> {
+    let c = Connection::open(path).map_err(map_err)?;
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+    )
+    .map_err(map_err)?;
+    Ok(c)
+}
+
+impl Sqlite {
+    pub(super) async fn open(path: PathBuf) -> Result<Self, StoreError> {
+        tokio::task::spawn_blocking(move || {
+            // SQLite gives the -wal and -shm files the database file's mode, so creating it
+            // owner-only keeps all three private.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)?;
+            let mut writer = connect(&path)?;
+            migrate(&mut writer)?;
+            let readers = (0..READERS)
+                .map(|_| connect(&path).map(Mutex::new))
+                .collect::<Result<_, _>>()?;
+            Ok(Self {
+                inner: Arc::new(Inner {
+                    writer: Mutex::new(writer),
+                    readers,
+                    next: AtomicUsize::new(0),
+                }),
+            })
+        })
+        .await?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let c = lock(&inner.readers[i])?;
+            f(&c)
+        })
+        .await?
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = lock(&inner.writer)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(map_err)?;
+            Ok(out)
+        })
+        .await?
+    }
+}
+
+fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = c.transaction().map_err(map_err)?;
+        tx.execute_batch(sql).map_err(map_err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+    }
+    Ok(())
+}
+
+// ---- row conversions -------------------------------------------------------------------
+
+fn corrupt(what: &str) -> impl Fn(callvault_core::ParseError) -> rusqlite::Error + '_ {
+    move |e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            Box::new(StoreError::Corrupt(format!("{what}: {e}"))),
+        )
+    }
+}
+
+fn hash32(v: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            Box::new(StoreError::Corrupt("hash length".into())),
+        )
+    })
+}
+
+fn tenant_id(s: String) -> rusqlite::Result<TenantId> {
+    TenantId::parse(&s).map_err(corrupt("tenant"))
+}
+
+fn opt_tenant(s: Option<String>) -> rusqlite::Result<Option<TenantId>> {
+    s.map(tenant_id).transpose()
+}
+
+fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+    Ok(Tenant {
+        id: tenant_id(r.get(0)?)?,
+        name: r.get(1)?,
+        caller_hash_key_sealed: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<TenantKey> {
+    Ok(TenantKey {
+        tenant: tenant_id(r.get(0)?)?,
+        key_id: r.get(1)?,
+        recipient: r.get(2)?,
+        identity_sealed: r.get(3)?,
+        active: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+const USER_COLS: &str = "id, username, tenant, role, password_hash, must_change_password, totp_sealed, totp_last_step, failed_logins, locked_until, disabled, created_at";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId::parse(&r.get::<_, String>(0)?).map_err(corrupt("user id"))?,
+        username: Username::parse(&r.get::<_, String>(1)?).map_err(corrupt("username"))?,
+        tenant: opt_tenant(r.get(2)?)?,
+        role: Role::parse(&r.get::<_, String>(3)?).map_err(corrupt("role"))?,
+        password_hash: r.get(4)?,
+        must_change_password: r.get(5)?,
+        totp_sealed: r.get(6)?,
+        totp_last_step: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+        failed_logins: r.get(8)?,
+        locked_until: r.get(9)?,
+        disabled: r.get(10)?,
+        created_at: r.get(11)?,
+    })
+}
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    let stage: String = r.get(2)?;
+    Ok(Session {
+        hash: hash32(r.get(0)?)?,
+        user_id: UserId::parse(&r.get::<_, String>(1)?).map_err(corrupt("user id"))?,
+        stage: SessionStage::parse(&stage).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                Box::new(StoreError::Corrupt("session stage".into())),
+            )
+        })?,
+        pending_totp_sealed: r.get(3)?,
+        created_at: r.get(4)?,
+        last_seen: r.get(5)?,
+    })
+}
+
+const TOKEN_COLS: &str =
+    "id, hash, name, tenant, role, created_by, created_at, expires_at, revoked_at";
+
+fn token_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: r.get(0)?,
+        hash: hash32(r.get(1)?)?,
+        name: r.get(2)?,
+        tenant: opt_tenant(r.get(3)?)?,
+        role: Role::parse(&r.get::<_, String>(4)?).map_err(corrupt("role"))?,
+        created_by: r.get(5)?,
+        created_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
+const REC_COLS: &str = "id, tenant, blob, header, key_id, container, codec, channels, sample_rate, duration_ms, size, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, created_at";
+
+fn rec_row(r: &Row<'_>) -> rusqlite::Result<Recording> {
+    Ok(Recording {
+        id: RecordingId::parse(&r.get::<_, String>(0)?).map_err(corrupt("recording id"))?,
+        tenant: tenant_id(r.get(1)?)?,
+        blob: BlobName::parse(&r.get::<_, String>(2)?).map_err(corrupt("blob"))?,
+        header: r.get(3)?,
+        key_id: r.get(4)?,
+        container: r.get(5)?,
+        codec: r.get(6)?,
+        channels: r.get(7)?,
+        sample_rate: r.get(8)?,
+        duration_ms: r.get::<_, i64>(9)? as u64,
+        size: r.get::<_, i64>(10)? as u64,
+        started_at: r.get(11)?,
+        direction: Direction::parse(&r.get::<_, String>(12)?).map_err(corrupt("direction"))?,
+        caller_hash: r.get::<_, Option<Vec<u8>>>(13)?.map(hash32).transpose()?,
+        caller_enc: r.get(14)?,
+        agent_id: r.get(15)?,
+        queue: r.get(16)?,
+        external_call_id: r.get(17)?,
+        created_at: r.get(18)?,
+    })
+}
+
+const AUDIT_COLS: &str =
+    "seq, time_ns, actor, tenant, action, target, purpose, result, client, details, hash";
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<StoredEntry> {
+    let ns: i64 = r.get(1)?;
+    let time = OffsetDateTime::from_unix_timestamp_nanos(ns as i128).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Integer, Box::new(e))
+    })?;
+    Ok(StoredEntry {
+        seq: r.get::<_, i64>(0)? as u64,
+        entry: Entry {
+            time,
+            actor: r.get(2)?,
+            tenant: r.get(3)?,
+            action: r.get(4)?,
+            target: r.get(5)?,
+            purpose: r.get(6)?,
+            result: r.get(7)?,
+            client: r.get(8)?,
+            details: r.get(9)?,
+        },
+        hash: Hash(hash32(r.get(10)?)?),
+    })
+}
+
+fn checkpoint_row(r: &Row<'_>) -> rusqlite::Result<Checkpoint> {
+    let ns: i64 = r.get(2)?;
+    let sig: Vec<u8> = r.get(3)?;
+    Ok(Checkpoint {
+        seq: r.get::<_, i64>(0)? as u64,
+        hash: Hash(hash32(r.get(1)?)?),
+        time: OffsetDateTime::from_unix_timestamp_nanos(ns as i128).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Integer,
+                Box::new(e),
+            )
+        })?,
+        signature: <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Blob,
+                Box::new(StoreError::Corrupt("signature length".into())),
+            )
+        })?,
+    })
+}
+
+fn ns(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn one<T>(r: rusqlite::Result<T>) -> Result<T, StoreError> {
+    r.map_err(map_err)
+}
+
+fn all<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>, StoreError> {
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(map_err)
+}
+
+fn changed(n: usize) -> Result<(), StoreError> {
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl MetaBackend for Sqlite {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            one(c
+                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional())
+        })
+        .await
+    }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            ))?;
+            one(
+                tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                }),
+            )
+        })
+        .await
+    }
+
+    async fn create_tenant(&self, t: &Tenant, k: &TenantKey) -> Result<(), StoreError> {
+        let (t, k) = (t.clone(), k.clone());
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO tenants (id, name, caller_hash_key_sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![t.id.as_str(), t.name, t.caller_hash_key_sealed, t.created_at],
+            ))?;
+            insert_key(tx, &k)
+        })
+        .await
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError> {
+        let id = id.clone();
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT id, name, caller_hash_key_sealed, created_at FROM tenants WHERE id = ?1",
+                [id.as_str()],
+                tenant_row,
+            ))
+        })
+        .await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT id, name, caller_hash_key_sealed, created_at FROM tenants ORDER BY id",
+                )
+                .map_err(map_err)?;
+            all(st.query_map([], tenant_row).map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn active_key(&self, tenant: &TenantId) -> Result<TenantKey, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT tenant, key_id, recipient, identity_sealed, active, created_at FROM tenant_keys WHERE tenant = ?1 AND active = 1",
+                [tenant.as_str()],
+                key_row,
+            ))
+        })
+        .await
+    }
+
+    async fn get_key(&self, tenant: &TenantId, key_id: i64) -> Result<TenantKey, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT tenant, key_id, recipient, identity_sealed, active, created_at FROM tenant_keys WHERE tenant = ?1 AND key_id = ?2",
+                params![tenant.as_str(), key_id],
+                key_row,
+            ))
+        })
+        .await
+    }
+
+    async fn rotate_key(&self, k: &TenantKey) -> Result<(), StoreError> {
+        let k = k.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                "UPDATE tenant_keys SET active = 0 WHERE tenant = ?1",
+                [k.tenant.as_str()],
+            ))?;
+            insert_key(tx, &k)
+        })
+        .await
+    }
+
+    async fn next_key_id(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT COALESCE(MAX(key_id), 0) + 1 FROM tenant_keys WHERE tenant = ?1",
+                [tenant.as_str()],
+                |r| r.get(0),
+            ))
+        })
+        .await
+    }
+
+    async fn create_user(&self, u: &User) -> Result<(), StoreError> {
+        let u = u.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                &format!("INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![
+                    u.id.to_string(),
+                    u.username.as_str(),
+                    u.tenant.as_ref().map(|t| t.as_str().to_owned()),
+                    u.role.as_str(),
+                    u.password_hash,
+                    u.must_change_password,
+                    u.totp_sealed,
+                    u.totp_last_step.map(|v| v as i64),
+                    u.failed_logins,
+                    u.locked_until,
+                    u.disabled,
+                    u.created_at
+                ],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: &UserId) -> Result<User, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            one(c.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                [id],
+                user_row,
+            ))
+        })
+        .await
+    }
+
+    async fn get_user_by_name(&self, name: &Username) -> Result<User, StoreError> {
+        let name = name.as_str().to_owned();
+        self.read(move |c| {
+            one(c.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
+                [name],
+                user_row,
+            ))
+        })
+        .await
+    }
+
+    async fn list_users(&self, tenant: Option<&TenantId>) -> Result<Vec<User>, StoreError> {
+        let tenant = tenant.map(|t| t.as_str().to_owned());
+        self.read(move |c| {
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT {USER_COLS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY username"
+                ))
+                .map_err(map_err)?;
+            all(st.query_map([tenant], user_row).map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn update_user(&self, u: &User) -> Result<(), StoreError> {
+        let u = u.clone();
+        self.write(move |tx| {
+            changed(one(tx.execute(
+                "UPDATE users SET tenant = ?2, role = ?3, password_hash = ?4, must_change_password = ?5, totp_sealed = ?6, totp_last_step = ?7, failed_logins = ?8, locked_until = ?9, disabled = ?10 WHERE id = ?1",
+                params![
+                    u.id.to_string(),
+                    u.tenant.as_ref().map(|t| t.as_str().to_owned()),
+                    u.role.as_str(),
+                    u.password_hash,
+                    u.must_change_password,
+                    u.totp_sealed,
+                    u.totp_last_step.map(|v| v as i64),
+                    u.failed_logins,
+                    u.locked_until,
+                    u.disabled
+                ],
+            ))?)
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO sessions (hash, user_id, stage, pending_totp_sealed, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![s.hash.to_vec(), s.user_id.to_string(), s.stage.as_str(), s.pending_totp_sealed, s.created_at, s.last_seen],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get_session(&self, hash: &[u8; 32]) -> Result<Session, StoreError> {
+        let hash = hash.to_vec();
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT hash, user_id, stage, pending_totp_sealed, created_at, last_seen FROM sessions WHERE hash = ?1",
+                [hash],
+                session_row,
+            ))
+        })
+        .await
+    }
+
+    async fn update_session(&self, s: &Session) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.write(move |tx| {
+            changed(one(tx.execute(
+                "UPDATE sessions SET stage = ?2, pending_totp_sealed = ?3, last_seen = ?4 WHERE hash = ?1",
+                params![s.hash.to_vec(), s.stage.as_str(), s.pending_totp_sealed, s.last_seen],
+            ))?)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let hash = hash.to_vec();
+        self.write(move |tx| {
+            one(tx.execute("DELETE FROM sessions WHERE hash = ?1", [hash])).map(drop)
+        })
+        .await
+    }
+
+    async fn delete_user_sessions(&self, user: &UserId) -> Result<(), StoreError> {
+        let user = user.to_string();
+        self.write(move |tx| {
+            one(tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])).map(drop)
+        })
+        .await
+    }
+
+    async fn create_token(&self, t: &ApiToken) -> Result<(), StoreError> {
+        let t = t.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                &format!("INSERT INTO api_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![
+                    t.id,
+                    t.hash.to_vec(),
+                    t.name,
+                    t.tenant.as_ref().map(|x| x.as_str().to_owned()),
+                    t.role.as_str(),
+                    t.created_by,
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at
+                ],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get_token_by_hash(&self, hash: &[u8; 32]) -> Result<ApiToken, StoreError> {
+        let hash = hash.to_vec();
+        self.read(move |c| {
+            one(c.query_row(
+                &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE hash = ?1"),
+                [hash],
+                token_row,
+            ))
+        })
+        .await
+    }
+
+    async fn list_tokens(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiToken>, StoreError> {
+        let tenant = tenant.map(|t| t.as_str().to_owned());
+        self.read(move |c| {
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT {TOKEN_COLS} FROM api_tokens WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"
+                ))
+                .map_err(map_err)?;
+            all(st.query_map([tenant], token_row).map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            changed(one(tx.execute(
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![id, at],
+            ))?)
+        })
+        .await
+    }
+
+    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                &format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+                params![
+                    r.id.to_string(),
+                    r.tenant.as_str(),
+                    r.blob.to_string(),
+                    r.header,
+                    r.key_id,
+                    r.container,
+                    r.codec,
+                    r.channels,
+                    r.sample_rate,
+                    r.duration_ms as i64,
+                    r.size as i64,
+                    r.started_at,
+                    r.direction.as_str(),
+                    r.caller_hash.map(|h| h.to_vec()),
+                    r.caller_enc,
+                    r.agent_id,
+                    r.queue,
+                    r.external_call_id,
+                    r.created_at
+                ],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get_recording(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<Recording, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_string());
+        self.read(move |c| {
+            one(c.query_row(
+                &format!("SELECT {REC_COLS} FROM recordings WHERE tenant = ?1 AND id = ?2"),
+                [tenant, id],
+                rec_row,
+            ))
+        })
+        .await
+    }
+
+    async fn search_recordings(
+        &self,
+        tenant: &TenantId,
+        f: &RecordingFilter,
+    ) -> Result<Vec<Recording>, StoreError> {
+        let (tenant, f) = (tenant.as_str().to_owned(), f.clone());
+        self.read(move |c| {
+            let (after_t, after_id) = match &f.after {
+                Some((t, id)) => (Some(*t), Some(id.to_string())),
+                None => (None, None),
+            };
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {REC_COLS} FROM recordings WHERE tenant = ?1
+                       AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR started_at < ?3)
+                       AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR agent_id = ?5)
+                       AND (?6 IS NULL OR caller_hash = ?6)
+                       AND (?7 IS NULL OR started_at < ?7 OR (started_at = ?7 AND id < ?8))
+                     ORDER BY started_at DESC, id DESC LIMIT ?9"
+                ))
+                .map_err(map_err)?;
+            all(st
+                .query_map(
+                    params![
+                        tenant,
+                        f.from,
+                        f.to,
+                        f.queue,
+                        f.agent_id,
+                        f.caller_hash.map(|h| h.to_vec()),
+                        after_t,
+                        after_id,
+                        f.limit
+                    ],
+                    rec_row,
+                )
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn count_recordings(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            one(c.query_row("SELECT COUNT(*) FROM recordings", [], |r| {
+                r.get::<_, i64>(0)
+            }))
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn create_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        let g = g.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO grants (hash, recording, tenant, user_id, purpose, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![g.hash.to_vec(), g.recording.to_string(), g.tenant.as_str(), g.user_id.to_string(), g.purpose, g.expires_at],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get_grant(&self, hash: &[u8; 32]) -> Result<Grant, StoreError> {
+        let hash = hash.to_vec();
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT hash, recording, tenant, user_id, purpose, expires_at FROM grants WHERE hash = ?1",
+                [hash],
+                |r| {
+                    Ok(Grant {
+                        hash: hash32(r.get(0)?)?,
+                        recording: RecordingId::parse(&r.get::<_, String>(1)?).map_err(corrupt("recording id"))?,
+                        tenant: tenant_id(r.get(2)?)?,
+                        user_id: UserId::parse(&r.get::<_, String>(3)?).map_err(corrupt("user id"))?,
+                        purpose: r.get(4)?,
+                        expires_at: r.get(5)?,
+                    })
+                },
+            ))
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entries: Vec<Entry>) -> Result<Vec<StoredEntry>, StoreError> {
+        self.write(move |tx| {
+            let head: Option<(i64, Vec<u8>)> = one(
+                tx.query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional(),
+            )?;
+            let (mut seq, mut prev) = match head {
+                Some((s, h)) => (s as u64, Hash(hash32(h).map_err(map_err)?)),
+                None => (0, callvault_audit::GENESIS),
+            };
+            let mut st = tx
+                .prepare_cached(&format!("INSERT INTO audit ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))
+                .map_err(map_err)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for entry in entries {
+                seq += 1;
+                let hash = chain_hash(&prev, seq, &entry);
+                st.execute(params![
+                    seq as i64,
+                    ns(entry.time),
+                    entry.actor,
+                    entry.tenant,
+                    entry.action,
+                    entry.target,
+                    entry.purpose,
+                    entry.result,
+                    entry.client,
+                    entry.details,
+                    hash.0.to_vec()
+                ])
+                .map_err(map_err)?;
+                prev = hash;
+                out.push(StoredEntry { seq, entry, hash });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> Result<Option<StoredEntry>, StoreError> {
+        self.read(|c| {
+            one(c
+                .query_row(
+                    &format!("SELECT {AUDIT_COLS} FROM audit ORDER BY seq DESC LIMIT 1"),
+                    [],
+                    audit_row,
+                )
+                .optional())
+        })
+        .await
+    }
+
+    async fn audit_range(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {AUDIT_COLS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ))
+                .map_err(map_err)?;
+            all(st
+                .query_map(params![after_seq as i64, limit], audit_row)
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {AUDIT_COLS} FROM audit WHERE seq > ?1
+                       AND (?2 IS NULL OR tenant = ?2) AND (?3 IS NULL OR action = ?3)
+                       AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR target = ?5)
+                     ORDER BY seq LIMIT ?6"
+                ))
+                .map_err(map_err)?;
+            all(st
+                .query_map(
+                    params![
+                        f.after_seq as i64,
+                        f.tenant,
+                        f.action,
+                        f.actor,
+                        f.target,
+                        f.limit
+                    ],
+                    audit_row,
+                )
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let cp = cp.clone();
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO audit_checkpoints (seq, hash, time_ns, signature) VALUES (?1, ?2, ?3, ?4)",
+                params![cp.seq as i64, cp.hash.0.to_vec(), ns(cp.time), cp.signature.to_vec()],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare("SELECT seq, hash, time_ns, signature FROM audit_checkpoints ORDER BY seq")
+                .map_err(map_err)?;
+            all(st.query_map([], checkpoint_row).map_err(map_err)?)
+        })
+        .await
+    }
+}
+
+/// Inserts `k` as its tenant's active key (both callers promise that, whatever `k.active` says);
+/// the caller has already deactivated any other.
+fn insert_key(tx: &rusqlite::Transaction<'_>, k: &TenantKey) -> Result<(), StoreError> {
+    one(tx.execute(
+        "INSERT INTO tenant_keys (tenant, key_id, recipient, identity_sealed, active, created_at) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+        params![k.tenant.as_str(), k.key_id, k.recipient, k.identity_sealed, k.created_at],
+    ))
+    .map(drop)
+}

@@ -1,0 +1,157 @@
+//! Rows as the rest of callvault sees them. Timestamps are unix seconds (UTC) unless named `_ns`.
+
+use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    /// The tenant's caller-number hash key, sealed under the master key.
+    pub caller_hash_key_sealed: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// One generation of a tenant's key pair. New recordings use the active one; older ones stay
+/// until no recording needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantKey {
+    pub tenant: TenantId,
+    pub key_id: i64,
+    /// age recipient, `age1…` (public).
+    pub recipient: String,
+    /// age identity sealed under the master key.
+    pub identity_sealed: Vec<u8>,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    /// `None` only for operator-wide admins and auditors.
+    pub tenant: Option<TenantId>,
+    pub role: Role,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    /// TOTP secret sealed under the master key, once enrolled.
+    pub totp_sealed: Option<Vec<u8>>,
+    /// Last accepted TOTP time step; a code for this step or earlier is a replay.
+    pub totp_last_step: Option<u64>,
+    pub failed_logins: u32,
+    pub locked_until: Option<i64>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    /// Logged in with a one-time password; may only set a new password.
+    PasswordChange,
+    /// Password set; may only confirm TOTP enrolment.
+    TotpEnroll,
+    /// Fully authenticated, second factor included.
+    Full,
+}
+
+impl SessionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordChange => "password_change",
+            Self::TotpEnroll => "totp_enroll",
+            Self::Full => "full",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::PasswordChange, Self::TotpEnroll, Self::Full]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// SHA-256 of the cookie value; the value itself is never stored.
+    pub hash: [u8; 32],
+    pub user_id: UserId,
+    pub stage: SessionStage,
+    /// A TOTP secret offered during enrolment, sealed, until confirmed.
+    pub pending_totp_sealed: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub id: String,
+    pub hash: [u8; 32],
+    pub name: String,
+    pub tenant: Option<TenantId>,
+    pub role: Role,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    pub id: RecordingId,
+    pub tenant: TenantId,
+    pub blob: BlobName,
+    /// The age header: the file key wrapped to the tenant key `key_id`.
+    pub header: Vec<u8>,
+    pub key_id: i64,
+    pub container: String,
+    pub codec: String,
+    pub channels: u16,
+    pub sample_rate: u32,
+    pub duration_ms: u64,
+    /// Plaintext length of the stored media file in bytes.
+    pub size: u64,
+    pub started_at: i64,
+    pub direction: Direction,
+    /// Keyed hash of the caller's E.164 number (search key).
+    pub caller_hash: Option<[u8; 32]>,
+    /// The caller's number as an age file to the tenant recipient.
+    pub caller_enc: Option<Vec<u8>>,
+    pub agent_id: Option<String>,
+    pub queue: Option<String>,
+    pub external_call_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// Search criteria; all given criteria must match. Results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingFilter {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub queue: Option<String>,
+    pub agent_id: Option<String>,
+    pub caller_hash: Option<[u8; 32]>,
+    /// Keyset cursor: continue after this (started_at, id).
+    pub after: Option<(i64, RecordingId)>,
+    pub limit: u32,
+}
+
+/// A short-lived right for one user to play one recording, issued after a stated purpose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub hash: [u8; 32],
+    pub recording: RecordingId,
+    pub tenant: TenantId,
+    pub user_id: UserId,
+    pub purpose: String,
+    pub expires_at: i64,
+}
+
+/// Filter for reading the audit record.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub after_seq: u64,
+    pub tenant: Option<String>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub limit: u32,
+}
