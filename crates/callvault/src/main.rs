@@ -13,7 +13,7 @@ fn main() -> std::process::ExitCode {
         .json()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CALLVAULT_LOG")
+            tracing_subscriber::EnvFilter::try_from_env(callvault_server::config::ENV_LOG)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 /// Environment variables that are not config keys.
 pub const ENV_CONFIG_FILE: &str = "CALLVAULT_CONFIG";
 pub const ENV_PASSPHRASE: &str = "CALLVAULT_MASTER_PASSPHRASE";
+/// Log filter, e.g. `info` or `callvault_server=debug`.
+pub const ENV_LOG: &str = "CALLVAULT_LOG";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -250,7 +252,7 @@ impl Config {
             let Some(rest) = k.strip_prefix("CALLVAULT_") else {
                 continue;
             };
-            if k == ENV_CONFIG_FILE || k == ENV_PASSPHRASE {
+            if [ENV_CONFIG_FILE, ENV_PASSPHRASE, ENV_LOG].contains(&k.as_str()) {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();

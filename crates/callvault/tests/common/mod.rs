@@ -1,0 +1,318 @@
+//! Black-box test harness: boots the real `callvault` binary on port 0 with a fresh data dir and
+//! talks HTTPS to it, as a recorder, listener or admin would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use callvault_auth::totp::{self, Algorithm};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_callvault");
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub admin_password: Option<String>,
+    child: Child,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn data_dir(root: &Path) -> PathBuf {
+    root.join("data")
+}
+
+/// The environment that points callvault at a test directory.
+pub fn env_for(root: &Path) -> Vec<(String, String)> {
+    vec![
+        ("CALLVAULT_DATA_DIR".into(), data_dir(root).display().to_string()),
+        ("CALLVAULT_KEYS__MASTER_KEY_FILE".into(), root.join("keys/master.key").display().to_string()),
+        ("CALLVAULT_AUDIT__SINK_FILE".into(), root.join("sink/audit.jsonl").display().to_string()),
+        ("CALLVAULT_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+        ("CALLVAULT_LOG".into(), "warn".into()),
+    ]
+}
+
+/// Runs a CLI verb against the deployment in `root`.
+pub fn cli(root: &Path, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut c = Command::new(BIN);
+    c.args(args).envs(env_for(root)).env_remove("CALLVAULT_CONFIG");
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().expect("run callvault")
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// Starts `callvault serve` in `dir` with extra environment; waits for the listening line.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Self {
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        std::fs::create_dir_all(dir.path().join("sink")).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").envs(env_for(dir.path())).env_remove("CALLVAULT_CONFIG");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut admin_password = None;
+        let base = loop {
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(rest) = line.strip_prefix("first admin created: username `admin`, one-time password `") {
+                admin_password = Some(rest.trim_end_matches('`').to_owned());
+            }
+            if let Some(url) = line.strip_prefix("callvault listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            dir,
+            base,
+            admin_password,
+            child,
+            extra_env: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        data_dir(self.root())
+    }
+
+    /// Stops the server and hands back its directory (to restart or inspect).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A fresh HTTP client (own cookie jar) that trusts this server's certificate.
+    pub fn client(&self) -> reqwest::Client {
+        static PROVIDER: Once = Once::new();
+        PROVIDER.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let mut b = reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(60));
+        let cert = self.data().join("tls/cert.pem");
+        if let Ok(pem) = std::fs::read(&cert) {
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    /// Signs in as the first admin, completing password change and TOTP enrolment.
+    pub async fn admin(&self) -> User {
+        let pw = self.admin_password.clone().expect("first admin password");
+        self.first_sign_in("admin", &pw).await
+    }
+
+    /// Completes a first sign-in: one-time password → new password → TOTP enrolment.
+    pub async fn first_sign_in(&self, username: &str, one_time: &str) -> User {
+        let c = self.client();
+        let step: Value = ok_json(
+            c.post(self.url("/api/v1/auth/login"))
+                .json(&json!({ "username": username, "password": one_time }))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(step["next"], "change_password");
+        let password = format!("Correct-Horse-{}", rand_suffix());
+        let step: Value = ok_json(
+            c.post(self.url("/api/v1/auth/password"))
+                .json(&json!({ "current_password": one_time, "new_password": password }))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(step["next"], "enroll_totp");
+        let secret = totp_secret(step["otpauth_uri"].as_str().unwrap());
+        let code = totp::code(&secret, now(), 30, 6, Algorithm::Sha1);
+        let step: Value = ok_json(
+            c.post(self.url("/api/v1/auth/totp")).json(&json!({ "code": code })).send().await.unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(step["next"], "done");
+        User {
+            client: c,
+            username: username.to_owned(),
+            password,
+            totp: secret,
+        }
+    }
+
+    /// Creates a user through the admin API and signs them in.
+    pub async fn user(&self, admin: &User, username: &str, role: &str, tenant: Option<&str>) -> User {
+        let created: Value = ok_json(
+            admin
+                .client
+                .post(self.url("/api/v1/users"))
+                .json(&json!({ "username": username, "role": role, "tenant": tenant }))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        self.first_sign_in(username, created["one_time_password"].as_str().unwrap()).await
+    }
+
+    pub async fn tenant(&self, admin: &User, id: &str) {
+        ok_json(
+            admin
+                .client
+                .post(self.url("/api/v1/tenants"))
+                .json(&json!({ "id": id, "name": format!("Tenant {id}") }))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+    }
+
+    /// An API token; returns the bearer secret.
+    pub async fn token(&self, admin: &User, role: &str, tenant: Option<&str>) -> String {
+        let v: Value = ok_json(
+            admin
+                .client
+                .post(self.url("/api/v1/tokens"))
+                .json(&json!({ "name": format!("{role} token"), "role": role, "tenant": tenant, "expires_in_days": 30 }))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// Uploads `audio` as a recorder; returns the response.
+    pub async fn upload(&self, token: &str, audio: &[u8], meta: Value) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .part("metadata", reqwest::multipart::Part::text(meta.to_string()))
+            .part("audio", reqwest::multipart::Part::bytes(audio.to_vec()).file_name("call"));
+        self.client()
+            .post(self.url("/api/v1/recordings"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads and returns the new recording id.
+    pub async fn upload_ok(&self, token: &str, audio: &[u8], meta: Value) -> String {
+        let v = ok_json(self.upload(token, audio, meta).await, 201).await;
+        v["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub struct User {
+    pub client: reqwest::Client,
+    pub username: String,
+    pub password: String,
+    pub totp: Vec<u8>,
+}
+
+impl User {
+    /// States a purpose and returns the playback URL path.
+    pub async fn grant(&self, s: &Server, id: &str) -> String {
+        let v: Value = ok_json(
+            self.client
+                .post(s.url(&format!("/api/v1/recordings/{id}/access")))
+                .json(&json!({ "purpose_code": "quality_review", "purpose_text": "weekly quality review of advice given" }))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        v["playback_url"].as_str().unwrap().to_owned()
+    }
+}
+
+pub fn meta(caller: &str) -> Value {
+    json!({
+        "started_at": "2026-11-20T08:15:00Z",
+        "direction": "inbound",
+        "caller_number": caller,
+        "agent_id": "nurse-17",
+        "queue": "child-health",
+        "external_call_id": "sbc-42",
+    })
+}
+
+pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
+    let got = resp.status().as_u16();
+    let body = resp.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn rand_suffix() -> String {
+    format!("{:x}{:x}", now(), std::process::id()) + "-Zq9!"
+}
+
+pub fn totp_secret(uri: &str) -> Vec<u8> {
+    let secret = uri.split(['?', '&']).find_map(|kv| kv.strip_prefix("secret=")).unwrap();
+    data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap()
+}
+
+/// Polls until `f` is true or the deadline passes.
+pub fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every file below `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
