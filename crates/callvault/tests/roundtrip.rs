@@ -11,10 +11,22 @@ use std::collections::HashSet;
 
 fn formats() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("wav_pcm16_mono", testgen::wav(Codec::Pcm16, 1, 8000, 40_000, 1)),
-        ("wav_pcm16_stereo", testgen::wav(Codec::Pcm16, 2, 16_000, 40_000, 2)),
-        ("wav_mulaw_stereo", testgen::wav(Codec::Mulaw, 2, 8000, 80_000, 3)),
-        ("wav_alaw_mono", testgen::wav(Codec::Alaw, 1, 8000, 80_000, 4)),
+        (
+            "wav_pcm16_mono",
+            testgen::wav(Codec::Pcm16, 1, 8000, 40_000, 1),
+        ),
+        (
+            "wav_pcm16_stereo",
+            testgen::wav(Codec::Pcm16, 2, 16_000, 40_000, 2),
+        ),
+        (
+            "wav_mulaw_stereo",
+            testgen::wav(Codec::Mulaw, 2, 8000, 80_000, 3),
+        ),
+        (
+            "wav_alaw_mono",
+            testgen::wav(Codec::Alaw, 1, 8000, 80_000, 4),
+        ),
         ("mp3", testgen::mp3(200, 5)),
         ("ogg_opus", testgen::ogg_opus(300, 2, 6)),
     ]
@@ -26,7 +38,9 @@ async fn every_format_round_trips_whole_and_by_range() {
     let admin = s.admin().await;
     s.tenant(&admin, "region-a").await;
     let rec = s.token(&admin, "recorder", Some("region-a")).await;
-    let nurse = s.user(&admin, "nurse.anna", "listener", Some("region-a")).await;
+    let nurse = s
+        .user(&admin, "nurse.anna", "listener", Some("region-a"))
+        .await;
 
     for (i, (name, audio)) in formats().into_iter().enumerate() {
         let caller = format!("+4670123450{i}");
@@ -44,9 +58,23 @@ async fn every_format_round_trips_whole_and_by_range() {
             200,
         )
         .await;
-        let ids: Vec<_> = page["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+        let ids: Vec<_> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, [id.as_str()], "{name}: search by caller");
-        let detail = ok_json(nurse.client.get(s.url(&format!("/api/v1/recordings/{id}"))).send().await.unwrap(), 200).await;
+        let detail = ok_json(
+            nurse
+                .client
+                .get(s.url(&format!("/api/v1/recordings/{id}")))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
         assert_eq!(detail["caller_number"], caller.as_str());
 
         let url = s.url(&nurse.grant(&s, &id).await);
@@ -54,19 +82,56 @@ async fn every_format_round_trips_whole_and_by_range() {
         assert_eq!(whole.status(), 200, "{name}");
         assert_eq!(whole.headers()["accept-ranges"], "bytes");
         assert_eq!(whole.headers()["cache-control"], "no-store");
-        assert_eq!(whole.bytes().await.unwrap().as_ref(), audio.as_slice(), "{name}: whole file");
+        assert_eq!(
+            whole.bytes().await.unwrap().as_ref(),
+            audio.as_slice(),
+            "{name}: whole file"
+        );
 
         let n = audio.len();
-        for (a, b) in [(0, 99), (n / 2, n / 2 + 70_000), (n - 10, n - 1), (65_530, 65_545)].into_iter().filter(|(a, _)| *a < n) {
+        for (a, b) in [
+            (0, 99),
+            (n / 2, n / 2 + 70_000),
+            (n - 10, n - 1),
+            (65_530, 65_545),
+        ]
+        .into_iter()
+        .filter(|(a, _)| *a < n)
+        {
             let b = b.min(n - 1);
-            let r = nurse.client.get(&url).header("range", format!("bytes={a}-{b}")).send().await.unwrap();
+            let r = nurse
+                .client
+                .get(&url)
+                .header("range", format!("bytes={a}-{b}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 206, "{name} {a}-{b}");
-            assert_eq!(r.headers()["content-range"], format!("bytes {a}-{b}/{n}").as_str());
-            assert_eq!(r.bytes().await.unwrap().as_ref(), &audio[a..=b], "{name}: range {a}-{b}");
+            assert_eq!(
+                r.headers()["content-range"],
+                format!("bytes {a}-{b}/{n}").as_str()
+            );
+            assert_eq!(
+                r.bytes().await.unwrap().as_ref(),
+                &audio[a..=b],
+                "{name}: range {a}-{b}"
+            );
         }
-        let tail = nurse.client.get(&url).header("range", "bytes=-5").send().await.unwrap();
+        let tail = nurse
+            .client
+            .get(&url)
+            .header("range", "bytes=-5")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(tail.bytes().await.unwrap().as_ref(), &audio[n - 5..]);
-        let bad = nurse.client.get(&url).header("range", format!("bytes={n}-")).send().await.unwrap();
+        let bad = nurse
+            .client
+            .get(&url)
+            .header("range", format!("bytes={n}-"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(bad.status(), 416);
     }
 }
@@ -80,8 +145,16 @@ async fn bad_media_is_refused_with_a_clear_error() {
     let wav = testgen::wav(Codec::Pcm16, 1, 8000, 8000, 9);
 
     let cases: Vec<(&str, Vec<u8>, serde_json::Value)> = vec![
-        ("not audio", b"hello, this is not a recording at all".to_vec(), meta("+46701234567")),
-        ("truncated wav", wav[..wav.len() - 3].to_vec(), meta("+46701234567")),
+        (
+            "not audio",
+            b"hello, this is not a recording at all".to_vec(),
+            meta("+46701234567"),
+        ),
+        (
+            "truncated wav",
+            wav[..wav.len() - 3].to_vec(),
+            meta("+46701234567"),
+        ),
         ("claimed mp3", wav.clone(), {
             let mut m = meta("+46701234567");
             m["format"] = json!("mp3");
@@ -95,7 +168,10 @@ async fn bad_media_is_refused_with_a_clear_error() {
     }
     let mut m = meta("0701234567");
     let v = ok_json(s.upload(&rec, &wav, m.clone()).await, 400).await;
-    assert!(v["message"].as_str().unwrap().contains("country code"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("country code"),
+        "{v}"
+    );
     m["caller_number"] = json!("+46701234567");
     m["started_at"] = json!("yesterday");
     let v = ok_json(s.upload(&rec, &wav, m).await, 400).await;
@@ -125,11 +201,19 @@ async fn nothing_readable_at_rest() {
     assert!(files.len() >= 4, "expected db and blobs, found {files:?}");
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
-        assert!(!bytes.windows(32).any(|w| windows.contains(w)), "{} holds plaintext audio", f.display());
+        assert!(
+            !bytes.windows(32).any(|w| windows.contains(w)),
+            "{} holds plaintext audio",
+            f.display()
+        );
         for needle in [caller, "701234567", "region-skane"] {
             // The tenant id is metadata in the database, but never in a file name; the number never anywhere.
             if needle != "region-skane" {
-                assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{} holds the caller number", f.display());
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds the caller number",
+                    f.display()
+                );
             }
         }
         let name = f.strip_prefix(s.data()).unwrap().display().to_string();

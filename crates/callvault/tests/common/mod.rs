@@ -34,9 +34,18 @@ pub fn data_dir(root: &Path) -> PathBuf {
 /// The environment that points callvault at a test directory.
 pub fn env_for(root: &Path) -> Vec<(String, String)> {
     vec![
-        ("CALLVAULT_DATA_DIR".into(), data_dir(root).display().to_string()),
-        ("CALLVAULT_KEYS__MASTER_KEY_FILE".into(), root.join("keys/master.key").display().to_string()),
-        ("CALLVAULT_AUDIT__SINK_FILE".into(), root.join("sink/audit.jsonl").display().to_string()),
+        (
+            "CALLVAULT_DATA_DIR".into(),
+            data_dir(root).display().to_string(),
+        ),
+        (
+            "CALLVAULT_KEYS__MASTER_KEY_FILE".into(),
+            root.join("keys/master.key").display().to_string(),
+        ),
+        (
+            "CALLVAULT_AUDIT__SINK_FILE".into(),
+            root.join("sink/audit.jsonl").display().to_string(),
+        ),
         ("CALLVAULT_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
         ("CALLVAULT_LOG".into(), "warn".into()),
     ]
@@ -45,7 +54,9 @@ pub fn env_for(root: &Path) -> Vec<(String, String)> {
 /// Runs a CLI verb against the deployment in `root`.
 pub fn cli(root: &Path, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     let mut c = Command::new(BIN);
-    c.args(args).envs(env_for(root)).env_remove("CALLVAULT_CONFIG");
+    c.args(args)
+        .envs(env_for(root))
+        .env_remove("CALLVAULT_CONFIG");
     for (k, v) in extra {
         c.env(k, v);
     }
@@ -62,16 +73,27 @@ impl Server {
         std::fs::create_dir_all(dir.path().join("keys")).unwrap();
         std::fs::create_dir_all(dir.path().join("sink")).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve").envs(env_for(dir.path())).env_remove("CALLVAULT_CONFIG");
+        cmd.arg("serve")
+            .envs(env_for(dir.path()))
+            .env_remove("CALLVAULT_CONFIG");
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut admin_password = None;
         let base = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
-            if let Some(rest) = line.strip_prefix("first admin created: username `admin`, one-time password `") {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(rest) =
+                line.strip_prefix("first admin created: username `admin`, one-time password `")
+            {
                 admin_password = Some(rest.trim_end_matches('`').to_owned());
             }
             if let Some(url) = line.strip_prefix("callvault listening on ") {
@@ -85,7 +107,10 @@ impl Server {
             base,
             admin_password,
             child,
-            extra_env: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            extra_env: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -101,8 +126,7 @@ impl Server {
     pub fn stop(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -115,7 +139,9 @@ impl Server {
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let mut b = reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(60));
+        let mut b = reqwest::Client::builder()
+            .cookie_store(true)
+            .timeout(Duration::from_secs(60));
         let cert = self.data().join("tls/cert.pem");
         if let Ok(pem) = std::fs::read(&cert) {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
@@ -156,7 +182,11 @@ impl Server {
         let secret = totp_secret(step["otpauth_uri"].as_str().unwrap());
         let code = totp::code(&secret, now(), 30, 6, Algorithm::Sha1);
         let step: Value = ok_json(
-            c.post(self.url("/api/v1/auth/totp")).json(&json!({ "code": code })).send().await.unwrap(),
+            c.post(self.url("/api/v1/auth/totp"))
+                .json(&json!({ "code": code }))
+                .send()
+                .await
+                .unwrap(),
             200,
         )
         .await;
@@ -170,7 +200,13 @@ impl Server {
     }
 
     /// Creates a user through the admin API and signs them in.
-    pub async fn user(&self, admin: &User, username: &str, role: &str, tenant: Option<&str>) -> User {
+    pub async fn user(
+        &self,
+        admin: &User,
+        username: &str,
+        role: &str,
+        tenant: Option<&str>,
+    ) -> User {
         let created: Value = ok_json(
             admin
                 .client
@@ -182,7 +218,8 @@ impl Server {
             201,
         )
         .await;
-        self.first_sign_in(username, created["one_time_password"].as_str().unwrap()).await
+        self.first_sign_in(username, created["one_time_password"].as_str().unwrap())
+            .await
     }
 
     pub async fn tenant(&self, admin: &User, id: &str) {
@@ -219,7 +256,10 @@ impl Server {
     pub async fn upload(&self, token: &str, audio: &[u8], meta: Value) -> reqwest::Response {
         let form = reqwest::multipart::Form::new()
             .part("metadata", reqwest::multipart::Part::text(meta.to_string()))
-            .part("audio", reqwest::multipart::Part::bytes(audio.to_vec()).file_name("call"));
+            .part(
+                "audio",
+                reqwest::multipart::Part::bytes(audio.to_vec()).file_name("call"),
+            );
         self.client()
             .post(self.url("/api/v1/recordings"))
             .bearer_auth(token)
@@ -279,7 +319,10 @@ pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn rand_suffix() -> String {
@@ -287,8 +330,13 @@ fn rand_suffix() -> String {
 }
 
 pub fn totp_secret(uri: &str) -> Vec<u8> {
-    let secret = uri.split(['?', '&']).find_map(|kv| kv.strip_prefix("secret=")).unwrap();
-    data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap()
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .unwrap();
+    data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap()
 }
 
 /// Polls until `f` is true or the deadline passes.

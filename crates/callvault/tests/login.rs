@@ -1,0 +1,71 @@
+//! Sign-in: second factor required, replays refused, lockout with backoff after failures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use callvault_auth::totp::{self, Algorithm};
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lockout_after_repeated_failures() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
+    let fresh = s.client();
+    let login = |password: &str, code: Option<String>| {
+        fresh
+            .post(s.url("/api/v1/auth/login"))
+            .json(&json!({ "username": "nurse", "password": password, "totp_code": code }))
+            .send()
+    };
+    // The right password without the code is not enough.
+    assert_eq!(login(&nurse.password, None).await.unwrap().status(), 401);
+    for _ in 0..4 {
+        let r = login("Wrong-Password-123", None).await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // Five failures in all: locked, even for the right password and a valid code.
+    let code = totp::code(&nurse.totp, now() + 30, 30, 6, Algorithm::Sha1);
+    let r = login(&nurse.password, Some(code)).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    // Unknown users get the same answer as wrong passwords.
+    let r = fresh
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({ "username": "nobody", "password": "Wrong-Password-123" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_credentials");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totp_code_cannot_be_replayed() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
+    let code = totp::code(&nurse.totp, now() + 30, 30, 6, Algorithm::Sha1);
+    let login = || {
+        s.client()
+            .post(s.url("/api/v1/auth/login"))
+            .json(&json!({ "username": "nurse", "password": nurse.password, "totp_code": code }))
+            .send()
+    };
+    let first = login().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "__Host-"] {
+        assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
+    }
+    assert_eq!(login().await.unwrap().status(), 401, "the same code twice");
+}
