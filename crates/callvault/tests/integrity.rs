@@ -157,3 +157,39 @@ async fn audit_verify_detects_edit_delete_reorder() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_are_signed_and_reach_the_external_sink() {
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &[("CALLVAULT_AUDIT__CHECKPOINT_EVERY", "3")],
+    );
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let sink = s.root().join("sink/audit.jsonl");
+    wait_until(
+        || std::fs::read_to_string(&sink).is_ok_and(|t| t.lines().count() >= 1),
+        "a checkpoint in the sink",
+    );
+    let line = std::fs::read_to_string(&sink).unwrap();
+    let cp: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert!(cp["seq"].as_u64().unwrap() >= 3, "{cp}");
+    assert_eq!(cp["signature"].as_str().unwrap().len(), 128);
+    // The auditor's verification covers the sink too.
+    let auditor = s.token(&admin, "auditor", None).await;
+    let report = ok_json(
+        s.client()
+            .post(s.url("/api/v1/audit/verify"))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert!(
+        report["sink_checkpoints"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+}

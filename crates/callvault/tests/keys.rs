@@ -171,3 +171,97 @@ fn plaintext_bind_beyond_loopback_refuses_to_start() {
         "nothing may be created before the config is valid"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotated_tenant_key_encrypts_new_recordings_and_old_ones_still_play() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let rec = s.token(&admin, "recorder", Some("region-a")).await;
+    let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
+    let old_audio = testgen::wav(Codec::Alaw, 1, 8000, 8000, 41);
+    let old = s.upload_ok(&rec, &old_audio, meta("+46705555555")).await;
+    let v = ok_json(
+        admin
+            .client
+            .post(s.url("/api/v1/tenants/region-a/keys/rotate"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(v["key_id"], 2);
+    let new_audio = testgen::wav(Codec::Alaw, 1, 8000, 8000, 42);
+    let new = s.upload_ok(&rec, &new_audio, meta("+46705555555")).await;
+    let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
+    let key_of = |id: &str| -> i64 {
+        db.query_row("SELECT key_id FROM recordings WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!((key_of(&old), key_of(&new)), (1, 2));
+    for (id, audio) in [(old, old_audio), (new, new_audio)] {
+        let url = s.url(&nurse.grant(&s, &id).await);
+        assert_eq!(
+            nurse
+                .client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .as_ref(),
+            audio.as_slice()
+        );
+    }
+    // The caller-number search key did not change with the key pair.
+    let page = ok_json(
+        nurse
+            .client
+            .post(s.url("/api/v1/recordings/search"))
+            .json(&json!({ "caller_number": "+46705555555" }))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn loose_master_key_permissions_are_refused_and_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("keys")).unwrap();
+    let init = cli(root.path(), &[], &["init"]);
+    assert!(init.status.success(), "{init:?}");
+    let doctor = cli(root.path(), &[], &["doctor", "--json"]);
+    assert!(
+        doctor.status.success(),
+        "a fresh deployment has no critical finding: {doctor:?}"
+    );
+    let key = root.path().join("keys/master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let doctor = cli(root.path(), &[], &["doctor", "--json"]);
+    assert_eq!(doctor.status.code(), Some(2));
+    let findings: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "master_key_permissions" && f["severity"] == "critical"),
+        "{findings}"
+    );
+    let serve = cli(root.path(), &[], &["serve"]);
+    assert!(!serve.status.success());
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("chmod 600"),
+        "{serve:?}"
+    );
+}

@@ -69,3 +69,17 @@ async fn totp_code_cannot_be_replayed() {
     }
     assert_eq!(login().await.unwrap().status(), 401, "the same code twice");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_refused() {
+    let s = Server::start();
+    let big = "x".repeat(200 * 1024);
+    let r = s
+        .client()
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({ "username": big, "password": "p" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}

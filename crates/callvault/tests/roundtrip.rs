@@ -197,6 +197,24 @@ async fn nothing_readable_at_rest() {
             windows.insert(w.to_vec());
         }
     }
+    // Logs carry no number, no secret, no token.
+    let log = s.log();
+    assert!(
+        log.contains("callvault serving"),
+        "the log is being captured: {log}"
+    );
+    for secret in [
+        caller,
+        "701234567",
+        rec.as_str(),
+        s.admin_password.as_deref().unwrap(),
+        admin.password.as_str(),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "the log contains a secret or a number"
+        );
+    }
     let files = files_under(&s.data());
     assert!(files.len() >= 4, "expected db and blobs, found {files:?}");
     for f in &files {

@@ -39,6 +39,9 @@ pub struct Route {
     pub summary: &'static str,
     /// Mounted on ingest-only nodes too (needs no master key).
     pub ingest: bool,
+    /// Takes a recording as its body (up to `server.max_upload_bytes`); every other route takes
+    /// at most `SMALL_BODY` bytes.
+    pub large_body: bool,
     pub handler: MethodRouter<AppState>,
     request: Option<(&'static str, SchemaFn)>,
     response: (u16, Option<(&'static str, SchemaFn)>),
@@ -72,6 +75,7 @@ fn r(
         access,
         summary,
         ingest: false,
+        large_body: false,
         handler,
         request: None,
         response: (200, None),
@@ -94,6 +98,10 @@ impl Route {
     }
     fn ingest(mut self) -> Self {
         self.ingest = true;
+        self
+    }
+    fn large_body(mut self) -> Self {
+        self.large_body = true;
         self
     }
     fn query<T: IntoParams>(mut self) -> Self {
@@ -184,7 +192,8 @@ pub fn table() -> Vec<Route> {
         )
         .req::<recordings::UploadForm>("multipart/form-data")
         .res::<recordings::Uploaded>(201, JSON)
-        .ingest(),
+        .ingest()
+        .large_body(),
         r(
             "post",
             "/api/v1/recordings/search",
@@ -331,10 +340,23 @@ pub fn mounted(ingest_only: bool) -> Vec<Route> {
         .collect()
 }
 
-pub fn router(ingest_only: bool) -> axum::Router<AppState> {
+/// Largest JSON body any route but an upload accepts.
+pub const SMALL_BODY: usize = 64 * 1024;
+
+pub fn router(ingest_only: bool, max_upload_bytes: usize) -> axum::Router<AppState> {
     mounted(ingest_only)
         .into_iter()
-        .fold(axum::Router::new(), |app, r| app.route(r.path, r.handler))
+        .fold(axum::Router::new(), |app, r| {
+            let limit = if r.large_body {
+                max_upload_bytes
+            } else {
+                SMALL_BODY
+            };
+            app.route(
+                r.path,
+                r.handler.layer(axum::extract::DefaultBodyLimit::max(limit)),
+            )
+        })
 }
 
 /// The OpenAPI 3.1 document, derived from the table.

@@ -3,7 +3,7 @@
 use crate::bootstrap::{BootError, Bootstrapped, start_background};
 use crate::principal::ClientAddr;
 use crate::routes;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -67,8 +67,7 @@ pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Res
             crate::tls::server_config(&cert, &key).map_err(BootError::Other)?,
         ))
     };
-    let app = routes::router(ingest_only)
-        .layer(DefaultBodyLimit::max(cfg.server.max_upload_bytes))
+    let app = routes::router(ingest_only, cfg.server.max_upload_bytes)
         .layer(middleware::from_fn(security_headers))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,

@@ -47,7 +47,7 @@ pub fn env_for(root: &Path) -> Vec<(String, String)> {
             root.join("sink/audit.jsonl").display().to_string(),
         ),
         ("CALLVAULT_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
-        ("CALLVAULT_LOG".into(), "warn".into()),
+        ("CALLVAULT_LOG".into(), "debug".into()),
     ]
 }
 
@@ -79,11 +79,12 @@ impl Server {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))
             .unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut admin_password = None;
         let base = loop {
@@ -127,6 +128,11 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root().join("server.log")).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
