@@ -193,3 +193,50 @@ async fn checkpoints_are_signed_and_reach_the_external_sink() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_audit_no_access() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let rec = s.token(&admin, "recorder", Some("region-a")).await;
+    let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
+    let audio = testgen::wav(Codec::Mulaw, 1, 8000, 8000, 51);
+    let id = s.upload_ok(&rec, &audio, meta("+46706666666")).await;
+    let url = s.url(&nurse.grant(&s, &id).await);
+
+    // Make every audit append fail, as a full disk or a broken database would.
+    let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
+    db.execute_batch("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit down'); END;")
+        .unwrap();
+    let grants_before: i64 = db
+        .query_row("SELECT COUNT(*) FROM grants", [], |r| r.get(0))
+        .unwrap();
+
+    let r = nurse
+        .client
+        .post(s.url(&format!("/api/v1/recordings/{id}/access")))
+        .json(&serde_json::json!({ "purpose_code": "complaint", "purpose_text": "complaint ticket 77 about this call" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let grants_after: i64 = db
+        .query_row("SELECT COUNT(*) FROM grants", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        grants_before, grants_after,
+        "no grant without its audit entry"
+    );
+    let play = nurse.client.get(&url).send().await.unwrap();
+    assert_eq!(play.status(), 503, "no audio without its audit entry");
+    let up = s.upload(&rec, &audio, meta("+46706666666")).await;
+    assert_eq!(up.status(), 503, "no upload without its audit entry");
+    let count: i64 = db
+        .query_row("SELECT COUNT(*) FROM recordings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+
+    db.execute_batch("DROP TRIGGER audit_down;").unwrap();
+    assert_eq!(nurse.client.get(&url).send().await.unwrap().status(), 200);
+}

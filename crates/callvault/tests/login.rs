@@ -83,3 +83,37 @@ async fn oversized_bodies_are_refused() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_site_changes_are_refused() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    let r = admin
+        .client
+        .post(s.url("/api/v1/tenants"))
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({ "id": "evil", "name": "Evil" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = admin
+        .client
+        .post(s.url("/api/v1/tenants"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "id": "evil", "name": "Evil" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let tenants: serde_json::Value = admin
+        .client
+        .get(s.url("/api/v1/tenants"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenants.as_array().unwrap().len(), 0);
+}
