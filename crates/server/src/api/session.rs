@@ -41,6 +41,19 @@ pub struct SignInStep {
     pub tenant: Option<String>,
 }
 
+/// An entry about a user acting on their own account.
+fn user_event(user: &User, action: &'static str, parts: &Parts) -> Event {
+    Event {
+        actor: format!("user:{}", user.username),
+        tenant: user.tenant.as_ref().map(|t| t.to_string()),
+        action,
+        target: Some(user.id.to_string()),
+        result: "ok",
+        client: client_of(parts),
+        ..Event::default()
+    }
+}
+
 fn invalid() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -266,17 +279,8 @@ pub async fn change_password(
     user.password_hash = password::hash(&SecretString::from(req.new_password))
         .map_err(|e| ApiError::internal(e.to_string()))?;
     user.must_change_password = false;
-    let mut ev = Event {
-        actor: format!("user:{}", user.username),
-        tenant: user.tenant.as_ref().map(|t| t.to_string()),
-        action: "auth.password_change",
-        result: "ok",
-        client: client_of(&parts),
-        ..Event::default()
-    };
-    ev.target = Some(user.id.to_string());
     st.audit
-        .record(ev)
+        .record(user_event(&user, "auth.password_change", &parts))
         .await
         .map_err(ApiError::audit_unavailable)?;
     st.meta.update_user(&user).await?;
@@ -331,15 +335,7 @@ pub async fn confirm_totp(
     user.totp_sealed = Some(sealed);
     user.totp_last_step = Some(step);
     st.audit
-        .record(Event {
-            actor: format!("user:{}", user.username),
-            tenant: user.tenant.as_ref().map(|t| t.to_string()),
-            action: "auth.totp_enroll",
-            target: Some(user.id.to_string()),
-            result: "ok",
-            client: client_of(&parts),
-            ..Event::default()
-        })
+        .record(user_event(&user, "auth.totp_enroll", &parts))
         .await
         .map_err(ApiError::audit_unavailable)?;
     st.meta.update_user(&user).await?;
