@@ -61,6 +61,20 @@ pub fn run(cfg: &Config, json: bool) -> Result<ExitCode> {
             fix: format!("chmod 600 {}", tls_key.display()),
         });
     }
+    if cfg.tls.cert.is_none()
+        && !cfg.server.insecure_plaintext
+        && !cfg.server.listen.ip().is_loopback()
+    {
+        f.push(Finding {
+            id: "tls_self_signed",
+            severity: "high",
+            explanation: format!(
+                "{} is reachable beyond loopback with the self-signed certificate from `callvault init`: clients cannot authenticate the server",
+                cfg.server.listen
+            ),
+            fix: "set tls.cert and tls.key to a certificate from your CA".into(),
+        });
+    }
     if cfg.server.insecure_plaintext {
         f.push(Finding {
             id: "insecure_plaintext",

@@ -14,7 +14,6 @@ pub struct ApiError {
     pub message: String,
     /// For the log only.
     pub detail: Option<String>,
-    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,7 +31,6 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
-            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -111,20 +109,14 @@ impl IntoResponse for ApiError {
                 "request failed"
             );
         }
-        let mut resp = (
+        (
             self.status,
             Json(ErrorBody {
                 error: self.code,
                 message: self.message,
             }),
         )
-            .into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(http::header::RETRY_AFTER, v);
-            }
-        }
-        resp
+            .into_response()
     }
 }
 

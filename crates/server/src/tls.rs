@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Writes a self-signed certificate for loopback names. Good for the embedded default;
-/// `doctor` flags it for production.
+/// `doctor` reports it when the listener is reachable beyond loopback.
 pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), String> {
     let ck = rcgen::generate_simple_self_signed(vec![
         "localhost".to_string(),

@@ -14,21 +14,33 @@ use callvault_crypto::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-async fn audited(
+/// Records the change, then performs it: nothing happens unless its entry is durable (fail
+/// closed). If the change then fails, a second entry says so, so the record never claims a
+/// change that did not happen.
+async fn audited<T>(
     st: &AppState,
     p: &Principal,
     action: &'static str,
     target: String,
     details: serde_json::Value,
-) -> ApiResult<()> {
+    work: impl std::future::Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
     let mut ev = p.event(action, "ok");
     ev.target = Some(target);
     ev.details = Some(details);
     st.audit
-        .record(ev)
+        .record(ev.clone())
         .await
-        .map(drop)
-        .map_err(ApiError::audit_unavailable)
+        .map_err(ApiError::audit_unavailable)?;
+    let out = work.await;
+    if let Err(e) = &out {
+        ev.result = "error";
+        ev.details = Some(serde_json::json!({ "error": e.code }));
+        if let Err(audit) = st.audit.record(ev).await {
+            tracing::error!(error = %audit, action, "could not record a failed admin change");
+        }
+    }
+    out
 }
 
 fn scope(p: &Principal, tenant: Option<&TenantId>) -> ApiResult<()> {
@@ -62,15 +74,15 @@ pub async fn create_tenant(
     scope(&p, None)?;
     let id = TenantId::parse(&req.id)?;
     let keys = st.keys()?;
-    audited(
+    let t = audited(
         &st,
         &p,
         "tenant.create",
         id.to_string(),
         serde_json::json!({}),
+        provisioning::create_tenant(&st.meta, &keys.provider, id.clone(), req.name),
     )
     .await?;
-    let t = provisioning::create_tenant(&st.meta, &keys.provider, id, req.name).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(TenantView {
@@ -111,15 +123,15 @@ pub async fn rotate_key(
     let tenant = TenantId::parse(&tenant)?;
     scope(&p, Some(&tenant))?;
     let keys = st.keys()?;
-    audited(
+    let key_id = audited(
         &st,
         &p,
         "tenant.key_rotate",
         tenant.to_string(),
         serde_json::json!({}),
+        provisioning::rotate_tenant_key(&st.meta, &keys.provider, &tenant),
     )
     .await?;
-    let key_id = provisioning::rotate_tenant_key(&st.meta, &keys.provider, &tenant).await?;
     Ok(axum::Json(Rotated { key_id }))
 }
 
@@ -171,8 +183,16 @@ pub async fn create_user(
     let role = Role::parse(&req.role)?;
     let tenant = req.tenant.as_deref().map(TenantId::parse).transpose()?;
     scope(&p, tenant.as_ref())?;
-    audited(&st, &p, "user.create", username.to_string(), serde_json::json!({ "role": role.as_str(), "tenant": tenant.as_ref().map(|t| t.to_string()) })).await?;
-    let (user, secret) = provisioning::create_user(&st.meta, username, role, tenant).await?;
+    let details = serde_json::json!({ "role": role.as_str(), "tenant": tenant.as_ref().map(|t| t.to_string()) });
+    let (user, secret) = audited(
+        &st,
+        &p,
+        "user.create",
+        username.to_string(),
+        details,
+        provisioning::create_user(&st.meta, username.clone(), role, tenant),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(UserCreated {
@@ -210,23 +230,28 @@ pub async fn reset_user(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<UserCreated>> {
     let mut user = load_scoped_user(&st, &p, &id).await?;
+    let secret = password::one_time_secret();
+    let target = user.id.to_string();
     audited(
         &st,
         &p,
         "user.reset",
-        user.id.to_string(),
+        target,
         serde_json::json!({}),
+        async {
+            user.password_hash =
+                password::hash(&secret).map_err(|e| ApiError::internal(e.to_string()))?;
+            user.must_change_password = true;
+            user.totp_sealed = None;
+            user.totp_last_step = None;
+            user.failed_logins = 0;
+            user.locked_until = None;
+            st.meta.update_user(&user).await?;
+            st.meta.delete_user_sessions(&user.id).await?;
+            Ok(())
+        },
     )
     .await?;
-    let secret = password::one_time_secret();
-    user.password_hash = password::hash(&secret).map_err(|e| ApiError::internal(e.to_string()))?;
-    user.must_change_password = true;
-    user.totp_sealed = None;
-    user.totp_last_step = None;
-    user.failed_logins = 0;
-    user.locked_until = None;
-    st.meta.update_user(&user).await?;
-    st.meta.delete_user_sessions(&user.id).await?;
     Ok(axum::Json(UserCreated {
         user: user_view(&user),
         one_time_password: secret.expose_secret().to_owned(),
@@ -242,17 +267,21 @@ pub async fn disable_user(
     if Some(user.id) == p.user_id {
         return Err(ApiError::bad_request("you cannot disable your own account"));
     }
+    let target = user.id.to_string();
     audited(
         &st,
         &p,
         "user.disable",
-        user.id.to_string(),
+        target,
         serde_json::json!({}),
+        async {
+            user.disabled = true;
+            st.meta.update_user(&user).await?;
+            st.meta.delete_user_sessions(&user.id).await?;
+            Ok(())
+        },
     )
     .await?;
-    user.disabled = true;
-    st.meta.update_user(&user).await?;
-    st.meta.delete_user_sessions(&user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,14 +334,21 @@ pub async fn create_token(
     let role = Role::parse(&req.role)?;
     let tenant = req.tenant.as_deref().map(TenantId::parse).transpose()?;
     scope(&p, tenant.as_ref())?;
-    audited(&st, &p, "token.create", req.name.clone(), serde_json::json!({ "role": role.as_str(), "tenant": tenant.as_ref().map(|t| t.to_string()) })).await?;
-    let (tok, secret) = provisioning::create_token(
-        &st.meta,
-        req.name,
-        role,
-        tenant,
-        req.expires_in_days,
-        p.actor.clone(),
+    let details = serde_json::json!({ "role": role.as_str(), "tenant": tenant.as_ref().map(|t| t.to_string()) });
+    let (tok, secret) = audited(
+        &st,
+        &p,
+        "token.create",
+        req.name.clone(),
+        details,
+        provisioning::create_token(
+            &st.meta,
+            req.name,
+            role,
+            tenant,
+            req.expires_in_days,
+            p.actor.clone(),
+        ),
     )
     .await?;
     Ok((
@@ -350,8 +386,8 @@ pub async fn revoke_token(
         "token.revoke",
         tok.id.clone(),
         serde_json::json!({}),
+        async { Ok(st.meta.revoke_token(&tok.id, now()).await?) },
     )
     .await?;
-    st.meta.revoke_token(&tok.id, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

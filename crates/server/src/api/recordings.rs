@@ -184,7 +184,14 @@ pub async fn upload(
         let _ = st.blobs.delete(&blob).await;
         return Err(ApiError::audit_unavailable(e));
     }
-    st.meta.insert_recording(&rec).await?;
+    if let Err(e) = st.meta.insert_recording(&rec).await {
+        // Not stored after all: remove the payload and correct the record.
+        let _ = st.blobs.delete(&blob).await;
+        let mut ev = p.event("recording.upload", "error");
+        ev.target = Some(id.to_string());
+        let _ = st.audit.record(ev).await;
+        return Err(e.into());
+    }
     st.metrics.uploads.fetch_add(1, Ordering::Relaxed);
     Ok((
         StatusCode::CREATED,

@@ -58,7 +58,7 @@ fn invalid() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "invalid_credentials",
-        "invalid username, password or authenticator code",
+        "invalid username, password or authenticator code, or too many recent attempts: wait a few minutes and try again",
     )
 }
 
@@ -102,19 +102,16 @@ pub async fn login(
         return Err(invalid());
     };
     let t = now();
-    if let Some(until) = user.locked_until.filter(|u| *u > t) {
+    // A locked account answers exactly like a wrong password (same status, message and
+    // work), so lockout does not reveal which usernames exist.
+    if user.locked_until.is_some_and(|u| u > t) {
+        password::verify_dummy(&pw);
         let ev = sign_in_event(user.username.as_str(), "locked", client);
         st.audit
             .record(ev)
             .await
             .map_err(ApiError::audit_unavailable)?;
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "locked",
-            "too many failed attempts; this account is locked for a while, try again later",
-        );
-        e.retry_after = Some((until - t) as u64);
-        return Err(e);
+        return Err(invalid());
     }
     let pw_ok = password::verify(&pw, &user.password_hash)
         .map_err(|e| ApiError::internal(e.to_string()))?;
