@@ -15,7 +15,9 @@ impl Args {
             let Some(name) = k.strip_prefix("--") else {
                 bail!("unexpected argument {k:?}; options are --name value");
             };
-            let value = it.next().with_context(|| format!("--{name} needs a value"))?;
+            let value = it
+                .next()
+                .with_context(|| format!("--{name} needs a value"))?;
             map.insert(name.to_owned(), value);
         }
         Ok(Self(map))

@@ -2,7 +2,7 @@
 //! machine it runs on and prints them. One subcommand per figure:
 //!
 //! ```text
-//! callvault-bench store-throughput [--mb 512] [--dir DIR] [--rounds 1]
+//! callvault-bench store-throughput [--mb 512] [--dir DIR] [--rounds 1] [--jobs 2]
 //! callvault-bench playback-ttfb    [--minutes 60] [--iterations 200] [--dir DIR]
 //! callvault-bench audit-append     [--entries 200000] [--writers 64] [--dir DIR]
 //! ```
@@ -20,7 +20,7 @@ mod store_throughput;
 use anyhow::{Result, bail};
 
 const USAGE: &str = "usage:
-  callvault-bench store-throughput [--mb N] [--dir DIR] [--rounds N]
+  callvault-bench store-throughput [--mb N] [--dir DIR] [--rounds N] [--jobs N]
   callvault-bench playback-ttfb    [--minutes N] [--iterations N] [--dir DIR]
   callvault-bench audit-append     [--entries N] [--writers N] [--dir DIR]
 
@@ -38,6 +38,7 @@ fn main() -> Result<()> {
         .build()?;
     println!("# callvault-bench {cmd}");
     println!("# {}", setup::machine_summary());
+    println!("# {} at start", setup::loadavg());
     match cmd.as_str() {
         "store-throughput" => rt.block_on(store_throughput::run(&args)),
         "playback-ttfb" => rt.block_on(playback::run(&args)),

@@ -91,3 +91,10 @@ pub fn machine_summary() -> String {
         now.minute()
     )
 }
+
+/// `loadavg 1.23 0.80 0.50` from /proc: other work on the machine skews CPU-bound figures.
+pub fn loadavg() -> String {
+    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let v: Vec<&str> = l.split_whitespace().take(3).collect();
+    format!("loadavg {}", v.join(" "))
+}
