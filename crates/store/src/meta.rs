@@ -8,14 +8,24 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 /// Which database holds the metadata; chosen from config at startup.
 #[derive(Debug, Clone)]
 pub enum MetadataConfig {
-    Sqlite { path: PathBuf },
-    Postgres { url: String },
+    Sqlite {
+        path: PathBuf,
+    },
+    /// A `postgres://` URL. TLS is on and verified unless the URL says otherwise: see
+    /// the `postgres` adapter's `sslmode` and `sslrootcert` parameters.
+    Postgres {
+        url: String,
+    },
 }
 
 /// Handle to the metadata store. Cheap to clone. Call backend methods directly on it.
@@ -32,6 +42,11 @@ impl MetadataStore {
             }
             #[cfg(not(feature = "sqlite"))]
             MetadataConfig::Sqlite { .. } => Err(StoreError::NotCompiled { backend: "sqlite" }),
+            #[cfg(feature = "postgres")]
+            MetadataConfig::Postgres { url } => {
+                Ok(Self(Arc::new(postgres::Postgres::open(url).await?)))
+            }
+            #[cfg(not(feature = "postgres"))]
             MetadataConfig::Postgres { .. } => Err(StoreError::NotCompiled {
                 backend: "postgres",
             }),
