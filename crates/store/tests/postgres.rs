@@ -219,31 +219,115 @@ async fn postgres_two_nodes_append_one_chain() {
     assert_eq!(report.entries, total);
 }
 
-#[tokio::test]
-async fn postgres_plaintext_only_when_asked() {
-    // The cluster speaks no TLS: a URL that does not say `sslmode=disable` must not fall back
-    // to plaintext, and weaker modes are refused outright. (A server of one's own may well
-    // speak TLS, so this holds only for the hermetic cluster.)
-    if std::env::var(pg::ENV_URL).is_ok_and(|u| !u.is_empty()) {
+async fn refused(url: &str) -> String {
+    match MetadataStore::open(&MetadataConfig::Postgres {
+        url: url.to_owned(),
+    })
+    .await
+    {
+        Err(StoreError::Backend(msg)) => msg,
+        Err(e) => panic!("{url}: expected a backend error, got {e:?}"),
+        Ok(_) => panic!("{url}: expected a refusal, got a store"),
+    }
+}
+
+/// Whether every connection the server has open to `db` is encrypted.
+async fn all_tls(admin: &tokio_postgres::Client, db: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT COUNT(*) > 0 AND bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The TLS modes against a server that offers TLS with a certificate for `localhost` from its
+/// own CA: verified when asked (the default), encrypted-only with `require`, plaintext only
+/// with `disable`, and no way to fall back silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_modes() {
+    let db = pg::fresh_db().await;
+    let Some(tls) = db.tls.clone() else {
         eprintln!(
-            "{} is set: not checking the hermetic cluster's plaintext refusal",
+            "{} is set: the TLS modes are checked only on the hermetic cluster",
             pg::ENV_URL
         );
         return;
+    };
+    let at = |host: &str, query: &str| {
+        format!(
+            "postgres://postgres:{}@{host}:{}/{}?{query}",
+            tls.password, tls.port, db.name
+        )
+    };
+    let ca = tls.ca.display().to_string();
+    let admin = db.connect().await;
+
+    // verify-full against the right CA and name: connects, over TLS.
+    let url = at(tls.host, &format!("sslmode=verify-full&sslrootcert={ca}"));
+    let s = MetadataStore::open(&MetadataConfig::Postgres { url })
+        .await
+        .unwrap();
+    s.put_setting_if_absent("tls", b"yes").await.unwrap();
+    assert!(
+        all_tls(&admin, &db.name).await,
+        "verify-full connections are encrypted"
+    );
+    drop(s);
+
+    // The default is verify-full with the system's CAs, which do not know this server.
+    let msg = refused(&at(tls.host, "")).await;
+    assert!(msg.contains("certificate"), "default mode: {msg}");
+    // The right CA but not the certified name.
+    refused(&at(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .await;
+    // A CA that did not issue the server's certificate.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(&other_ca, params.self_signed(&key).unwrap().pem()).unwrap();
+    let msg = refused(&at(
+        tls.host,
+        &format!("sslmode=verify-full&sslrootcert={}", other_ca.display()),
+    ))
+    .await;
+    assert!(msg.contains("certificate"), "other CA: {msg}");
+    // Modes that could fall back to plaintext, or half-check, are not accepted at all.
+    for mode in ["prefer", "allow", "verify-ca"] {
+        let msg = refused(&at(tls.host, &format!("sslmode={mode}"))).await;
+        assert!(msg.contains("not supported"), "{mode}: {msg}");
     }
-    let db = pg::fresh_db().await;
-    let base = db.url.replace("sslmode=disable", "");
-    let base = base.trim_end_matches(['?', '&']).to_owned();
-    for url in [
-        base.clone(),
-        format!("{base}?sslmode=require"),
-        format!("{base}?sslmode=verify-full"),
-        format!("{base}?sslmode=prefer"),
-    ] {
-        match MetadataStore::open(&MetadataConfig::Postgres { url: url.clone() }).await {
-            Err(StoreError::Backend(_)) => {}
-            Err(e) => panic!("{url}: expected a backend error, got {e:?}"),
-            Ok(_) => panic!("{url}: connected without TLS"),
-        }
+
+    // require: encrypted, the certificate unchecked; with channel binding SCRAM ties the
+    // password exchange to this TLS session.
+    for query in ["sslmode=require", "sslmode=require&channel_binding=require"] {
+        let url = at("127.0.0.1", query);
+        let s = MetadataStore::open(&MetadataConfig::Postgres { url })
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_setting("tls").await.unwrap().as_deref(),
+            Some(&b"yes"[..])
+        );
+        assert!(all_tls(&admin, &db.name).await, "{query}: encrypted");
+        drop(s);
     }
+
+    // disable: plaintext, because it was asked for by name.
+    let s = open(&db).await;
+    assert_eq!(
+        s.get_setting("tls").await.unwrap().as_deref(),
+        Some(&b"yes"[..])
+    );
+    assert!(
+        !all_tls(&admin, &db.name).await,
+        "sslmode=disable is plaintext"
+    );
 }

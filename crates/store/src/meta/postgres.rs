@@ -57,8 +57,24 @@ fn map_err(e: tokio_postgres::Error) -> StoreError {
         Some(db) if db.code().code().starts_with("23") => {
             StoreError::Conflict(db.message().to_owned())
         }
-        _ => backend(e),
+        _ => StoreError::Backend(with_causes(&e)),
     }
+}
+
+/// tokio-postgres prints only the kind of a failure ("error performing TLS handshake"); the
+/// reason an operator needs ("invalid peer certificate: UnknownIssuer") is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 impl Cells for Row {

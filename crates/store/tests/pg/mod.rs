@@ -2,7 +2,8 @@
 //!
 //! By default the cluster is hermetic: `initdb` into a temporary directory (SCRAM password
 //! auth with a random password), the server on 127.0.0.1 at a port that was free a moment
-//! before, its Unix socket inside that directory, `fsync=on`. `initdb` and `pg_ctl` refuse to
+//! before, its Unix socket inside that directory, `fsync=on`, and TLS offered with a
+//! certificate for `localhost` from a throwaway CA ([`Db::tls`]). `initdb` and `pg_ctl` refuse to
 //! run as root, so as root every server command runs as the `postgres` user via `runuser`.
 //! If PostgreSQL cannot be started the test fails; it never skips.
 //!
@@ -38,7 +39,20 @@ pub struct Db {
     /// A connection string for the server's `postgres` database, for tests that poke at the
     /// database behind the store's back.
     pub admin_url: String,
+    /// On the hermetic cluster: the CA file that the server's certificate chains to.
+    pub tls: Option<Tls>,
     _cluster: Option<Arc<Cluster>>,
+}
+
+/// How to reach the hermetic cluster over verified TLS.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// PEM file of the CA that issued the server certificate.
+    pub ca: PathBuf,
+    /// The only name in the server certificate.
+    pub host: &'static str,
+    pub port: u16,
+    pub password: String,
 }
 
 /// Creates a fresh database, on the hermetic cluster unless `CALLVAULT_TEST_PG_URL` is set.
@@ -61,6 +75,12 @@ pub async fn fresh_db() -> Db {
         url: with_database(&server, &name),
         name,
         admin_url,
+        tls: cluster.as_ref().map(|c| Tls {
+            ca: c.dir.path().join("ca.pem"),
+            host: "localhost",
+            port: c.port,
+            password: c.password.clone(),
+        }),
         _cluster: cluster,
     }
 }
@@ -179,12 +199,16 @@ impl Cluster {
         let data = root.join("data");
         let password = format!("{:032x}", rand::random::<u128>());
         std::fs::write(root.join("pw"), &password).map_err(|e| format!("pwfile: {e}"))?;
+        write_tls_files(&root)?;
         if as_root() {
             let mut chown = Command::new("chown");
             chown.args(["-R", "postgres:postgres"]).arg(&root);
             run(chown, "chown of the cluster directory to postgres")?;
         }
 
+        // Started before anything runs as postgres, so that neither the server nor the
+        // directory can outlive this process.
+        let watchdog = spawn_watchdog(&root, &data)?;
         let mut initdb = pg_command(&format!("{BIN}/initdb"));
         initdb
             .arg("-D")
@@ -196,8 +220,6 @@ impl Cluster {
             .arg(format!("--pwfile={}", root.join("pw").display()));
         run(initdb, "initdb")?;
 
-        // Started before the server, so that no server can run without its watchdog.
-        let watchdog = spawn_watchdog(&root, &data)?;
         let mut cluster = Self {
             dir,
             port: 0,
@@ -232,9 +254,9 @@ impl Cluster {
             .arg(&log)
             .arg("-o")
             .arg(format!(
-                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='{}' -c fsync=on -c max_connections=200",
+                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='{root}' -c fsync=on -c max_connections=200 -c ssl=on -c ssl_cert_file='{root}/server.crt' -c ssl_key_file='{root}/server.key'",
                 self.port,
-                root.display()
+                root = root.display()
             ));
         if let Err(e) = run(start, "pg_ctl start") {
             let mut tail = String::new();
@@ -259,6 +281,37 @@ impl Cluster {
             self.password, self.port
         )
     }
+}
+
+/// A throwaway CA (`ca.pem`) and a server certificate for `localhost` signed by it.
+fn write_tls_files(root: &Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tls = |e: rcgen::Error| format!("test certificates: {e}");
+    let ca_key = rcgen::KeyPair::generate().map_err(tls)?;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "callvault test CA");
+    let ca = ca.self_signed(&ca_key).map_err(tls)?;
+    let key = rcgen::KeyPair::generate().map_err(tls)?;
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .map_err(tls)?
+        .signed_by(&key, &ca, &ca_key)
+        .map_err(tls)?;
+    let write = |name: &str, mode: u32, text: String| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(root.join(name))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    write("ca.pem", 0o644, ca.pem())?;
+    write("server.crt", 0o644, cert.pem())?;
+    // PostgreSQL refuses a key file that others can read.
+    write("server.key", 0o600, key.serialize_pem())
 }
 
 fn free_port() -> Result<u16, String> {
