@@ -8,14 +8,94 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-/// Which database holds the metadata; chosen from config at startup.
-#[derive(Debug, Clone)]
+/// Which database holds the metadata; chosen from config at startup. `Debug` hides the
+/// password of a PostgreSQL URL.
+#[derive(Clone)]
 pub enum MetadataConfig {
-    Sqlite { path: PathBuf },
-    Postgres { url: String },
+    Sqlite {
+        path: PathBuf,
+    },
+    /// A `postgres://` URL. TLS is on and verified unless the URL says otherwise: see
+    /// the `postgres` adapter's `sslmode` and `sslrootcert` parameters.
+    Postgres {
+        url: String,
+    },
+}
+
+impl std::fmt::Debug for MetadataConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Self::Postgres { url } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+/// `url` with the password of its user info and any `password=` parameter replaced.
+fn redact_password(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) => match user_info.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+                    None => head.to_owned(),
+                },
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    if let Some(q) = query {
+        let params: Vec<&str> = q
+            .split('&')
+            .map(|p| {
+                if p.starts_with("password=") {
+                    "password=***"
+                } else {
+                    p
+                }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_postgres_passwords() {
+        let cfg = MetadataConfig::Postgres {
+            url: "postgres://cv:s3cr%40t@db:5432/cv?password=other&sslmode=verify-full".into(),
+        };
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("s3cr") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://cv:***@db:5432/cv?password=***&sslmode=verify-full"));
+        assert_eq!(redact_password("postgres://cv@db/x"), "postgres://cv@db/x");
+        assert_eq!(redact_password("postgres://db/x"), "postgres://db/x");
+    }
 }
 
 /// Handle to the metadata store. Cheap to clone. Call backend methods directly on it.
@@ -32,6 +112,11 @@ impl MetadataStore {
             }
             #[cfg(not(feature = "sqlite"))]
             MetadataConfig::Sqlite { .. } => Err(StoreError::NotCompiled { backend: "sqlite" }),
+            #[cfg(feature = "postgres")]
+            MetadataConfig::Postgres { url } => {
+                Ok(Self(Arc::new(postgres::Postgres::open(url).await?)))
+            }
+            #[cfg(not(feature = "postgres"))]
             MetadataConfig::Postgres { .. } => Err(StoreError::NotCompiled {
                 backend: "postgres",
             }),

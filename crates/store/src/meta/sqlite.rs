@@ -2,17 +2,17 @@
 //! transaction survives power loss; one writer connection (SQLite serialises writers anyway)
 //! and a few readers that WAL lets run beside it. Blocking calls run on tokio's blocking pool.
 
+use super::rows::*;
 use super::{MetaBackend, Sealed};
 use crate::StoreError;
 use crate::model::*;
-use callvault_audit::{Checkpoint, Entry, Hash, StoredEntry, chain_hash};
-use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
+use callvault_audit::{Checkpoint, Entry, StoredEntry, chain_hash};
+use callvault_core::{RecordingId, TenantId, UserId, Username};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use time::OffsetDateTime;
 
 const READERS: usize = 4;
 
@@ -38,6 +38,12 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 fn map_err(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::FromSqlConversionFailure(_, _, inner) if inner.is::<StoreError>() => {
+            match inner.downcast::<StoreError>() {
+                Ok(e) => *e,
+                Err(other) => backend(other),
+            }
+        }
         rusqlite::Error::SqliteFailure(f, msg)
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
@@ -140,186 +146,40 @@ fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-// ---- row conversions -------------------------------------------------------------------
+// ---- row conversions: the shared readers in `rows` over rusqlite's row type -------------
 
-fn corrupt(what: &str) -> impl Fn(callvault_core::ParseError) -> rusqlite::Error + '_ {
-    move |e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            Box::new(StoreError::Corrupt(format!("{what}: {e}"))),
-        )
+impl Cells for Row<'_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i).map_err(map_err)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i).map_err(map_err)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i).map_err(map_err)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get(i).map_err(map_err)
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.get(i).map_err(map_err)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.get(i).map_err(map_err)
+    }
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(i).map_err(map_err)
     }
 }
 
-fn hash32(v: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
-    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Blob,
-            Box::new(StoreError::Corrupt("hash length".into())),
-        )
-    })
-}
-
-fn tenant_id(s: String) -> rusqlite::Result<TenantId> {
-    TenantId::parse(&s).map_err(corrupt("tenant"))
-}
-
-fn opt_tenant(s: Option<String>) -> rusqlite::Result<Option<TenantId>> {
-    s.map(tenant_id).transpose()
-}
-
-fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
-    Ok(Tenant {
-        id: tenant_id(r.get(0)?)?,
-        name: r.get(1)?,
-        caller_hash_key_sealed: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-fn key_row(r: &Row<'_>) -> rusqlite::Result<TenantKey> {
-    Ok(TenantKey {
-        tenant: tenant_id(r.get(0)?)?,
-        key_id: r.get(1)?,
-        recipient: r.get(2)?,
-        identity_sealed: r.get(3)?,
-        active: r.get(4)?,
-        created_at: r.get(5)?,
-    })
-}
-
-const USER_COLS: &str = "id, username, tenant, role, password_hash, must_change_password, totp_sealed, totp_last_step, failed_logins, locked_until, disabled, created_at";
-
-fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: UserId::parse(&r.get::<_, String>(0)?).map_err(corrupt("user id"))?,
-        username: Username::parse(&r.get::<_, String>(1)?).map_err(corrupt("username"))?,
-        tenant: opt_tenant(r.get(2)?)?,
-        role: Role::parse(&r.get::<_, String>(3)?).map_err(corrupt("role"))?,
-        password_hash: r.get(4)?,
-        must_change_password: r.get(5)?,
-        totp_sealed: r.get(6)?,
-        totp_last_step: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
-        failed_logins: r.get(8)?,
-        locked_until: r.get(9)?,
-        disabled: r.get(10)?,
-        created_at: r.get(11)?,
-    })
-}
-
-fn session_row(r: &Row<'_>) -> rusqlite::Result<Session> {
-    let stage: String = r.get(2)?;
-    Ok(Session {
-        hash: hash32(r.get(0)?)?,
-        user_id: UserId::parse(&r.get::<_, String>(1)?).map_err(corrupt("user id"))?,
-        stage: SessionStage::parse(&stage).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Text,
-                Box::new(StoreError::Corrupt("session stage".into())),
-            )
-        })?,
-        pending_totp_sealed: r.get(3)?,
-        created_at: r.get(4)?,
-        last_seen: r.get(5)?,
-    })
-}
-
-const TOKEN_COLS: &str =
-    "id, hash, name, tenant, role, created_by, created_at, expires_at, revoked_at";
-
-fn token_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
-    Ok(ApiToken {
-        id: r.get(0)?,
-        hash: hash32(r.get(1)?)?,
-        name: r.get(2)?,
-        tenant: opt_tenant(r.get(3)?)?,
-        role: Role::parse(&r.get::<_, String>(4)?).map_err(corrupt("role"))?,
-        created_by: r.get(5)?,
-        created_at: r.get(6)?,
-        expires_at: r.get(7)?,
-        revoked_at: r.get(8)?,
-    })
-}
-
-const REC_COLS: &str = "id, tenant, blob, header, key_id, container, codec, channels, sample_rate, duration_ms, size, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, created_at";
-
-fn rec_row(r: &Row<'_>) -> rusqlite::Result<Recording> {
-    Ok(Recording {
-        id: RecordingId::parse(&r.get::<_, String>(0)?).map_err(corrupt("recording id"))?,
-        tenant: tenant_id(r.get(1)?)?,
-        blob: BlobName::parse(&r.get::<_, String>(2)?).map_err(corrupt("blob"))?,
-        header: r.get(3)?,
-        key_id: r.get(4)?,
-        container: r.get(5)?,
-        codec: r.get(6)?,
-        channels: r.get(7)?,
-        sample_rate: r.get(8)?,
-        duration_ms: r.get::<_, i64>(9)? as u64,
-        size: r.get::<_, i64>(10)? as u64,
-        started_at: r.get(11)?,
-        direction: Direction::parse(&r.get::<_, String>(12)?).map_err(corrupt("direction"))?,
-        caller_hash: r.get::<_, Option<Vec<u8>>>(13)?.map(hash32).transpose()?,
-        caller_enc: r.get(14)?,
-        agent_id: r.get(15)?,
-        queue: r.get(16)?,
-        external_call_id: r.get(17)?,
-        created_at: r.get(18)?,
-    })
-}
-
-const AUDIT_COLS: &str =
-    "seq, time_ns, actor, tenant, action, target, purpose, result, client, details, hash";
-
-fn audit_row(r: &Row<'_>) -> rusqlite::Result<StoredEntry> {
-    let ns: i64 = r.get(1)?;
-    let time = OffsetDateTime::from_unix_timestamp_nanos(ns as i128).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Integer, Box::new(e))
-    })?;
-    Ok(StoredEntry {
-        seq: r.get::<_, i64>(0)? as u64,
-        entry: Entry {
-            time,
-            actor: r.get(2)?,
-            tenant: r.get(3)?,
-            action: r.get(4)?,
-            target: r.get(5)?,
-            purpose: r.get(6)?,
-            result: r.get(7)?,
-            client: r.get(8)?,
-            details: r.get(9)?,
-        },
-        hash: Hash(hash32(r.get(10)?)?),
-    })
-}
-
-fn checkpoint_row(r: &Row<'_>) -> rusqlite::Result<Checkpoint> {
-    let ns: i64 = r.get(2)?;
-    let sig: Vec<u8> = r.get(3)?;
-    Ok(Checkpoint {
-        seq: r.get::<_, i64>(0)? as u64,
-        hash: Hash(hash32(r.get(1)?)?),
-        time: OffsetDateTime::from_unix_timestamp_nanos(ns as i128).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Integer,
-                Box::new(e),
-            )
-        })?,
-        signature: <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Blob,
-                Box::new(StoreError::Corrupt("signature length".into())),
-            )
-        })?,
-    })
-}
-
-fn ns(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+/// Adapts a `rows` reader to the closure rusqlite wants. The `StoreError` travels boxed inside
+/// rusqlite's error and [`map_err`] unboxes it, so a malformed row still reads as `Corrupt`.
+fn read<T>(f: fn(&dyn Cells) -> Result<T, StoreError>) -> impl Fn(&Row<'_>) -> rusqlite::Result<T> {
+    move |r| {
+        f(r).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, Box::new(e))
+        })
+    }
 }
 
 fn one<T>(r: rusqlite::Result<T>) -> Result<T, StoreError> {
@@ -376,8 +236,13 @@ impl MetaBackend for Sqlite {
         let (t, k) = (t.clone(), k.clone());
         self.write(move |tx| {
             one(tx.execute(
-                "INSERT INTO tenants (id, name, caller_hash_key_sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![t.id.as_str(), t.name, t.caller_hash_key_sealed, t.created_at],
+                &format!("INSERT INTO tenants ({TENANT_COLS}) VALUES (?1, ?2, ?3, ?4)"),
+                params![
+                    t.id.as_str(),
+                    t.name,
+                    t.caller_hash_key_sealed,
+                    t.created_at
+                ],
             ))?;
             insert_key(tx, &k)
         })
@@ -388,9 +253,9 @@ impl MetaBackend for Sqlite {
         let id = id.clone();
         self.read(move |c| {
             one(c.query_row(
-                "SELECT id, name, caller_hash_key_sealed, created_at FROM tenants WHERE id = ?1",
+                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1"),
                 [id.as_str()],
-                tenant_row,
+                read(tenant_row),
             ))
         })
         .await
@@ -399,11 +264,9 @@ impl MetaBackend for Sqlite {
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.read(|c| {
             let mut st = c
-                .prepare(
-                    "SELECT id, name, caller_hash_key_sealed, created_at FROM tenants ORDER BY id",
-                )
+                .prepare(&format!("SELECT {TENANT_COLS} FROM tenants ORDER BY id"))
                 .map_err(map_err)?;
-            all(st.query_map([], tenant_row).map_err(map_err)?)
+            all(st.query_map([], read(tenant_row)).map_err(map_err)?)
         })
         .await
     }
@@ -412,9 +275,9 @@ impl MetaBackend for Sqlite {
         let tenant = tenant.clone();
         self.read(move |c| {
             one(c.query_row(
-                "SELECT tenant, key_id, recipient, identity_sealed, active, created_at FROM tenant_keys WHERE tenant = ?1 AND active = 1",
+                &format!("SELECT {KEY_COLS} FROM tenant_keys WHERE tenant = ?1 AND active = 1"),
                 [tenant.as_str()],
-                key_row,
+                read(key_row),
             ))
         })
         .await
@@ -424,9 +287,9 @@ impl MetaBackend for Sqlite {
         let tenant = tenant.clone();
         self.read(move |c| {
             one(c.query_row(
-                "SELECT tenant, key_id, recipient, identity_sealed, active, created_at FROM tenant_keys WHERE tenant = ?1 AND key_id = ?2",
+                &format!("SELECT {KEY_COLS} FROM tenant_keys WHERE tenant = ?1 AND key_id = ?2"),
                 params![tenant.as_str(), key_id],
-                key_row,
+                read(key_row),
             ))
         })
         .await
@@ -469,7 +332,7 @@ impl MetaBackend for Sqlite {
                     u.password_hash,
                     u.must_change_password,
                     u.totp_sealed,
-                    u.totp_last_step.map(|v| v as i64),
+                    u.totp_last_step.map(u64_to_i64),
                     u.failed_logins,
                     u.locked_until,
                     u.disabled,
@@ -487,7 +350,7 @@ impl MetaBackend for Sqlite {
             one(c.query_row(
                 &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
                 [id],
-                user_row,
+                read(user_row),
             ))
         })
         .await
@@ -499,7 +362,7 @@ impl MetaBackend for Sqlite {
             one(c.query_row(
                 &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
                 [name],
-                user_row,
+                read(user_row),
             ))
         })
         .await
@@ -513,7 +376,7 @@ impl MetaBackend for Sqlite {
                     "SELECT {USER_COLS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY username"
                 ))
                 .map_err(map_err)?;
-            all(st.query_map([tenant], user_row).map_err(map_err)?)
+            all(st.query_map([tenant], read(user_row)).map_err(map_err)?)
         })
         .await
     }
@@ -530,7 +393,7 @@ impl MetaBackend for Sqlite {
                     u.password_hash,
                     u.must_change_password,
                     u.totp_sealed,
-                    u.totp_last_step.map(|v| v as i64),
+                    u.totp_last_step.map(u64_to_i64),
                     u.failed_logins,
                     u.locked_until,
                     u.disabled
@@ -544,8 +407,15 @@ impl MetaBackend for Sqlite {
         let s = s.clone();
         self.write(move |tx| {
             one(tx.execute(
-                "INSERT INTO sessions (hash, user_id, stage, pending_totp_sealed, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![s.hash.to_vec(), s.user_id.to_string(), s.stage.as_str(), s.pending_totp_sealed, s.created_at, s.last_seen],
+                &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    s.hash.to_vec(),
+                    s.user_id.to_string(),
+                    s.stage.as_str(),
+                    s.pending_totp_sealed,
+                    s.created_at,
+                    s.last_seen
+                ],
             ))
             .map(drop)
         })
@@ -556,9 +426,9 @@ impl MetaBackend for Sqlite {
         let hash = hash.to_vec();
         self.read(move |c| {
             one(c.query_row(
-                "SELECT hash, user_id, stage, pending_totp_sealed, created_at, last_seen FROM sessions WHERE hash = ?1",
+                &format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = ?1"),
                 [hash],
-                session_row,
+                read(session_row),
             ))
         })
         .await
@@ -619,7 +489,7 @@ impl MetaBackend for Sqlite {
             one(c.query_row(
                 &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE hash = ?1"),
                 [hash],
-                token_row,
+                read(token_row),
             ))
         })
         .await
@@ -633,7 +503,7 @@ impl MetaBackend for Sqlite {
                     "SELECT {TOKEN_COLS} FROM api_tokens WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"
                 ))
                 .map_err(map_err)?;
-            all(st.query_map([tenant], token_row).map_err(map_err)?)
+            all(st.query_map([tenant], read(token_row)).map_err(map_err)?)
         })
         .await
     }
@@ -664,8 +534,8 @@ impl MetaBackend for Sqlite {
                     r.codec,
                     r.channels,
                     r.sample_rate,
-                    r.duration_ms as i64,
-                    r.size as i64,
+                    u64_to_i64(r.duration_ms),
+                    u64_to_i64(r.size),
                     r.started_at,
                     r.direction.as_str(),
                     r.caller_hash.map(|h| h.to_vec()),
@@ -691,7 +561,7 @@ impl MetaBackend for Sqlite {
             one(c.query_row(
                 &format!("SELECT {REC_COLS} FROM recordings WHERE tenant = ?1 AND id = ?2"),
                 [tenant, id],
-                rec_row,
+                read(rec_row),
             ))
         })
         .await
@@ -731,7 +601,7 @@ impl MetaBackend for Sqlite {
                         after_id,
                         f.limit
                     ],
-                    rec_row,
+                    read(rec_row),
                 )
                 .map_err(map_err)?)
         })
@@ -752,8 +622,15 @@ impl MetaBackend for Sqlite {
         let g = g.clone();
         self.write(move |tx| {
             one(tx.execute(
-                "INSERT INTO grants (hash, recording, tenant, user_id, purpose, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![g.hash.to_vec(), g.recording.to_string(), g.tenant.as_str(), g.user_id.to_string(), g.purpose, g.expires_at],
+                &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    g.hash.to_vec(),
+                    g.recording.to_string(),
+                    g.tenant.as_str(),
+                    g.user_id.to_string(),
+                    g.purpose,
+                    g.expires_at
+                ],
             ))
             .map(drop)
         })
@@ -764,18 +641,9 @@ impl MetaBackend for Sqlite {
         let hash = hash.to_vec();
         self.read(move |c| {
             one(c.query_row(
-                "SELECT hash, recording, tenant, user_id, purpose, expires_at FROM grants WHERE hash = ?1",
+                &format!("SELECT {GRANT_COLS} FROM grants WHERE hash = ?1"),
                 [hash],
-                |r| {
-                    Ok(Grant {
-                        hash: hash32(r.get(0)?)?,
-                        recording: RecordingId::parse(&r.get::<_, String>(1)?).map_err(corrupt("recording id"))?,
-                        tenant: tenant_id(r.get(2)?)?,
-                        user_id: UserId::parse(&r.get::<_, String>(3)?).map_err(corrupt("user id"))?,
-                        purpose: r.get(4)?,
-                        expires_at: r.get(5)?,
-                    })
-                },
+                read(grant_row),
             ))
         })
         .await
@@ -790,7 +658,7 @@ impl MetaBackend for Sqlite {
                 .optional(),
             )?;
             let (mut seq, mut prev) = match head {
-                Some((s, h)) => (s as u64, Hash(hash32(h).map_err(map_err)?)),
+                Some((s, h)) => audit_link(s, h)?,
                 None => (0, callvault_audit::GENESIS),
             };
             let mut st = tx
@@ -801,7 +669,7 @@ impl MetaBackend for Sqlite {
                 seq += 1;
                 let hash = chain_hash(&prev, seq, &entry);
                 st.execute(params![
-                    seq as i64,
+                    u64_to_i64(seq),
                     ns(entry.time),
                     entry.actor,
                     entry.tenant,
@@ -828,7 +696,7 @@ impl MetaBackend for Sqlite {
                 .query_row(
                     &format!("SELECT {AUDIT_COLS} FROM audit ORDER BY seq DESC LIMIT 1"),
                     [],
-                    audit_row,
+                    read(audit_row),
                 )
                 .optional())
         })
@@ -847,7 +715,7 @@ impl MetaBackend for Sqlite {
                 ))
                 .map_err(map_err)?;
             all(st
-                .query_map(params![after_seq as i64, limit], audit_row)
+                .query_map(params![u64_to_i64(after_seq), limit], read(audit_row))
                 .map_err(map_err)?)
         })
         .await
@@ -867,14 +735,14 @@ impl MetaBackend for Sqlite {
             all(st
                 .query_map(
                     params![
-                        f.after_seq as i64,
+                        u64_to_i64(f.after_seq),
                         f.tenant,
                         f.action,
                         f.actor,
                         f.target,
                         f.limit
                     ],
-                    audit_row,
+                    read(audit_row),
                 )
                 .map_err(map_err)?)
         })
@@ -885,8 +753,15 @@ impl MetaBackend for Sqlite {
         let cp = cp.clone();
         self.write(move |tx| {
             one(tx.execute(
-                "INSERT INTO audit_checkpoints (seq, hash, time_ns, signature) VALUES (?1, ?2, ?3, ?4)",
-                params![cp.seq as i64, cp.hash.0.to_vec(), ns(cp.time), cp.signature.to_vec()],
+                &format!(
+                    "INSERT INTO audit_checkpoints ({CHECKPOINT_COLS}) VALUES (?1, ?2, ?3, ?4)"
+                ),
+                params![
+                    u64_to_i64(cp.seq),
+                    cp.hash.0.to_vec(),
+                    ns(cp.time),
+                    cp.signature.to_vec()
+                ],
             ))
             .map(drop)
         })
@@ -896,9 +771,11 @@ impl MetaBackend for Sqlite {
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         self.read(|c| {
             let mut st = c
-                .prepare("SELECT seq, hash, time_ns, signature FROM audit_checkpoints ORDER BY seq")
+                .prepare(&format!(
+                    "SELECT {CHECKPOINT_COLS} FROM audit_checkpoints ORDER BY seq"
+                ))
                 .map_err(map_err)?;
-            all(st.query_map([], checkpoint_row).map_err(map_err)?)
+            all(st.query_map([], read(checkpoint_row)).map_err(map_err)?)
         })
         .await
     }
@@ -908,8 +785,14 @@ impl MetaBackend for Sqlite {
 /// the caller has already deactivated any other.
 fn insert_key(tx: &rusqlite::Transaction<'_>, k: &TenantKey) -> Result<(), StoreError> {
     one(tx.execute(
-        "INSERT INTO tenant_keys (tenant, key_id, recipient, identity_sealed, active, created_at) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
-        params![k.tenant.as_str(), k.key_id, k.recipient, k.identity_sealed, k.created_at],
+        &format!("INSERT INTO tenant_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, 1, ?5)"),
+        params![
+            k.tenant.as_str(),
+            k.key_id,
+            k.recipient,
+            k.identity_sealed,
+            k.created_at
+        ],
     ))
     .map(drop)
 }

@@ -1,0 +1,801 @@
+//! PostgreSQL adapter: for deployments where several callvault nodes share one database.
+//!
+//! A small connection pool (deadpool) over tokio-postgres, TLS by rustls as [`tls`] sets out.
+//! Two things need care because other nodes write to the same database:
+//! * Migrations run at open in one transaction holding an advisory lock, so nodes starting
+//!   together apply each migration exactly once, and a database newer than this binary is
+//!   refused before anything is written.
+//! * `append_audit` holds another advisory lock from reading the chain head to commit, so
+//!   appends from every node form one chain with contiguous sequence numbers.
+//!
+//! Rows are read by the shared readers in `rows`; this file only binds parameters and runs SQL.
+
+use super::rows::*;
+use super::{MetaBackend, Sealed};
+use crate::StoreError;
+use crate::model::*;
+use callvault_audit::{Checkpoint, Entry, GENESIS, StoredEntry, chain_hash};
+use callvault_core::{RecordingId, TenantId, UserId, Username};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
+};
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, Row};
+
+mod tls;
+
+/// Migrations, in order; the `schema_version` table records which were applied.
+const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_init.sql")];
+
+// Advisory lock keys: database-wide, so every node using the database contends for the same
+// ones. The values are arbitrary but must never change ("cvmigrat" and "cvaudit" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6376_6d69_6772_6174;
+const AUDIT_LOCK: i64 = 0x0063_7661_7564_6974;
+
+/// Connections per handle (per node). Enough for a busy node; PostgreSQL's default
+/// `max_connections = 100` leaves room for a dozen nodes.
+const POOL_SIZE: usize = 8;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+pub(super) struct Postgres {
+    pool: Pool,
+}
+
+impl Sealed for Postgres {}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn map_err(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        // SQLSTATE class 23, integrity constraint violation: a duplicate key above all, but
+        // also a foreign key or check. The SQLite adapter reports all of these as Conflict too.
+        // The message names the constraint; the key's value (the detail) stays out of logs.
+        Some(db) if db.code().code().starts_with("23") => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        _ => StoreError::Backend(with_causes(&e)),
+    }
+}
+
+/// tokio-postgres prints only the kind of a failure ("error performing TLS handshake"); the
+/// reason an operator needs ("invalid peer certificate: UnknownIssuer") is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+impl Cells for Row {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.try_get(i).map_err(map_err)
+    }
+}
+
+/// Starts a READ COMMITTED transaction whatever the server's default isolation is:
+/// `append_audit` relies on each statement seeing everything committed before it began, in
+/// particular the entries of the node that held the audit lock just before.
+async fn begin(c: &mut Object) -> Result<Transaction<'_>, StoreError> {
+    c.build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(map_err)
+}
+
+/// Runs one statement inside `tx`; returns how many rows it changed.
+async fn tx_exec(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+    let st = tx.prepare_cached(sql).await.map_err(map_err)?;
+    tx.execute(&st, params).await.map_err(map_err)
+}
+
+async fn lock(tx: &Transaction<'_>, key: i64) -> Result<(), StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+        .await
+        .map(drop)
+        .map_err(map_err)
+}
+
+fn changed(n: u64) -> Result<(), StoreError> {
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+impl Postgres {
+    pub(super) async fn open(url: &str) -> Result<Self, StoreError> {
+        let target = tls::parse(url)?;
+        let connector = target.connector()?;
+        let manager = Manager::from_config(
+            target.config,
+            connector,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(15)))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(backend)?;
+        let pg = Self { pool };
+        pg.migrate().await?;
+        Ok(pg)
+    }
+
+    async fn conn(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => map_err(e),
+            other => backend(format!("PostgreSQL connection pool: {other}")),
+        })
+    }
+
+    /// Applies pending migrations. The advisory lock is held to commit, so a second node
+    /// opening at the same time waits and then finds nothing left to do.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let tx = begin(&mut c).await?;
+        lock(&tx, MIGRATION_LOCK).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(map_err)?;
+        let found: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await
+            .map_err(map_err)?
+            .int(0)?;
+        let supported = MIGRATIONS.len() as i64;
+        if found > supported {
+            // Dropping `tx` rolls back: a refused database is left exactly as it was.
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+        let applied = usize::try_from(found)
+            .map_err(|_| StoreError::Corrupt(format!("schema_version {found}")))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            tx.batch_execute(sql).await.map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES ($1, extract(epoch FROM now())::BIGINT)",
+                &[&(i as i64 + 1)],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    /// Runs one statement on its own (autocommit); returns how many rows it changed.
+    async fn exec(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        let c = self.conn().await?;
+        let st = c.prepare_cached(sql).await.map_err(map_err)?;
+        c.execute(&st, params).await.map_err(map_err)
+    }
+
+    /// The one row `sql` returns, read by `read`; `NotFound` if there is none.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        read: fn(&dyn Cells) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.opt(sql, params, read)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn opt<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        read: fn(&dyn Cells) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let c = self.conn().await?;
+        let st = c.prepare_cached(sql).await.map_err(map_err)?;
+        match c.query_opt(&st, params).await.map_err(map_err)? {
+            Some(row) => read(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn all<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        read: fn(&dyn Cells) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let c = self.conn().await?;
+        let st = c.prepare_cached(sql).await.map_err(map_err)?;
+        let rows = c.query(&st, params).await.map_err(map_err)?;
+        rows.iter().map(|r| read(r)).collect()
+    }
+}
+
+/// Inserts `k` as its tenant's active key (both callers promise that, whatever `k.active` says);
+/// the caller has already deactivated any other.
+async fn insert_key(tx: &Transaction<'_>, k: &TenantKey) -> Result<(), StoreError> {
+    tx_exec(
+        tx,
+        &format!("INSERT INTO tenant_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, TRUE, $5)"),
+        &[
+            &k.tenant.as_str(),
+            &k.key_id,
+            &k.recipient,
+            &k.identity_sealed,
+            &k.created_at,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+fn first_bytes(r: &dyn Cells) -> Result<Vec<u8>, StoreError> {
+    r.bytes(0)
+}
+
+fn first_int(r: &dyn Cells) -> Result<i64, StoreError> {
+    r.int(0)
+}
+
+#[async_trait::async_trait]
+impl MetaBackend for Postgres {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.opt(
+            "SELECT value FROM settings WHERE key = $1",
+            &[&key],
+            first_bytes,
+        )
+        .await
+    }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // If another node inserts the same key concurrently, the INSERT waits for its
+        // transaction and then does nothing; the SELECT, a new statement, sees the winner.
+        self.exec(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value],
+        )
+        .await?;
+        self.one(
+            "SELECT value FROM settings WHERE key = $1",
+            &[&key],
+            first_bytes,
+        )
+        .await
+    }
+
+    async fn create_tenant(&self, t: &Tenant, k: &TenantKey) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let tx = begin(&mut c).await?;
+        tx_exec(
+            &tx,
+            &format!("INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4)"),
+            &[
+                &t.id.as_str(),
+                &t.name,
+                &t.caller_hash_key_sealed,
+                &t.created_at,
+            ],
+        )
+        .await?;
+        insert_key(&tx, k).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError> {
+        self.one(
+            &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"),
+            &[&id.as_str()],
+            tenant_row,
+        )
+        .await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.all(
+            &format!("SELECT {TENANT_COLS} FROM tenants ORDER BY id"),
+            &[],
+            tenant_row,
+        )
+        .await
+    }
+
+    async fn active_key(&self, tenant: &TenantId) -> Result<TenantKey, StoreError> {
+        self.one(
+            &format!("SELECT {KEY_COLS} FROM tenant_keys WHERE tenant = $1 AND active"),
+            &[&tenant.as_str()],
+            key_row,
+        )
+        .await
+    }
+
+    async fn get_key(&self, tenant: &TenantId, key_id: i64) -> Result<TenantKey, StoreError> {
+        self.one(
+            &format!("SELECT {KEY_COLS} FROM tenant_keys WHERE tenant = $1 AND key_id = $2"),
+            &[&tenant.as_str(), &key_id],
+            key_row,
+        )
+        .await
+    }
+
+    async fn rotate_key(&self, k: &TenantKey) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let tx = begin(&mut c).await?;
+        // Rotations of one tenant queue on its row, so the second sees the first's new key
+        // and deactivates it instead of failing on the one-active-key index.
+        tx_exec(
+            &tx,
+            "SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE",
+            &[&k.tenant.as_str()],
+        )
+        .await?;
+        tx_exec(
+            &tx,
+            "UPDATE tenant_keys SET active = FALSE WHERE tenant = $1 AND active",
+            &[&k.tenant.as_str()],
+        )
+        .await?;
+        insert_key(&tx, k).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn next_key_id(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.one(
+            "SELECT COALESCE(MAX(key_id), 0) + 1 FROM tenant_keys WHERE tenant = $1",
+            &[&tenant.as_str()],
+            first_int,
+        )
+        .await
+    }
+
+    async fn create_user(&self, u: &User) -> Result<(), StoreError> {
+        self.exec(
+            &format!(
+                "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ),
+            &[
+                &u.id.to_string(),
+                &u.username.as_str(),
+                &u.tenant.as_ref().map(TenantId::as_str),
+                &u.role.as_str(),
+                &u.password_hash,
+                &u.must_change_password,
+                &u.totp_sealed,
+                &u.totp_last_step.map(u64_to_i64),
+                &i64::from(u.failed_logins),
+                &u.locked_until,
+                &u.disabled,
+                &u.created_at,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_user(&self, id: &UserId) -> Result<User, StoreError> {
+        self.one(
+            &format!("SELECT {USER_COLS} FROM users WHERE id = $1"),
+            &[&id.to_string()],
+            user_row,
+        )
+        .await
+    }
+
+    async fn get_user_by_name(&self, name: &Username) -> Result<User, StoreError> {
+        self.one(
+            &format!("SELECT {USER_COLS} FROM users WHERE username = $1"),
+            &[&name.as_str()],
+            user_row,
+        )
+        .await
+    }
+
+    async fn list_users(&self, tenant: Option<&TenantId>) -> Result<Vec<User>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {USER_COLS} FROM users WHERE $1::TEXT IS NULL OR tenant = $1 ORDER BY username"
+            ),
+            &[&tenant.map(TenantId::as_str)],
+            user_row,
+        )
+        .await
+    }
+
+    async fn update_user(&self, u: &User) -> Result<(), StoreError> {
+        changed(
+            self.exec(
+                "UPDATE users SET tenant = $2, role = $3, password_hash = $4, must_change_password = $5, totp_sealed = $6, totp_last_step = $7, failed_logins = $8, locked_until = $9, disabled = $10 WHERE id = $1",
+                &[
+                    &u.id.to_string(),
+                    &u.tenant.as_ref().map(TenantId::as_str),
+                    &u.role.as_str(),
+                    &u.password_hash,
+                    &u.must_change_password,
+                    &u.totp_sealed,
+                    &u.totp_last_step.map(u64_to_i64),
+                    &i64::from(u.failed_logins),
+                    &u.locked_until,
+                    &u.disabled,
+                ],
+            )
+            .await?,
+        )
+    }
+
+    async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
+        self.exec(
+            &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &[
+                &s.hash.as_slice(),
+                &s.user_id.to_string(),
+                &s.stage.as_str(),
+                &s.pending_totp_sealed,
+                &s.created_at,
+                &s.last_seen,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_session(&self, hash: &[u8; 32]) -> Result<Session, StoreError> {
+        self.one(
+            &format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = $1"),
+            &[&hash.as_slice()],
+            session_row,
+        )
+        .await
+    }
+
+    async fn update_session(&self, s: &Session) -> Result<(), StoreError> {
+        changed(
+            self.exec(
+                "UPDATE sessions SET stage = $2, pending_totp_sealed = $3, last_seen = $4 WHERE hash = $1",
+                &[
+                    &s.hash.as_slice(),
+                    &s.stage.as_str(),
+                    &s.pending_totp_sealed,
+                    &s.last_seen,
+                ],
+            )
+            .await?,
+        )
+    }
+
+    async fn delete_session(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.exec("DELETE FROM sessions WHERE hash = $1", &[&hash.as_slice()])
+            .await
+            .map(drop)
+    }
+
+    async fn delete_user_sessions(&self, user: &UserId) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM sessions WHERE user_id = $1",
+            &[&user.to_string()],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn create_token(&self, t: &ApiToken) -> Result<(), StoreError> {
+        self.exec(
+            &format!(
+                "INSERT INTO api_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            &[
+                &t.id,
+                &t.hash.as_slice(),
+                &t.name,
+                &t.tenant.as_ref().map(TenantId::as_str),
+                &t.role.as_str(),
+                &t.created_by,
+                &t.created_at,
+                &t.expires_at,
+                &t.revoked_at,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_token_by_hash(&self, hash: &[u8; 32]) -> Result<ApiToken, StoreError> {
+        self.one(
+            &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE hash = $1"),
+            &[&hash.as_slice()],
+            token_row,
+        )
+        .await
+    }
+
+    async fn list_tokens(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiToken>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {TOKEN_COLS} FROM api_tokens WHERE $1::TEXT IS NULL OR tenant = $1 ORDER BY created_at, id"
+            ),
+            &[&tenant.map(TenantId::as_str)],
+            token_row,
+        )
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        changed(
+            self.exec(
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                &[&id, &at],
+            )
+            .await?,
+        )
+    }
+
+    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
+        self.exec(
+            &format!(
+                "INSERT INTO recordings ({REC_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            ),
+            &[
+                &r.id.to_string(),
+                &r.tenant.as_str(),
+                &r.blob.to_string(),
+                &r.header,
+                &r.key_id,
+                &r.container,
+                &r.codec,
+                &i64::from(r.channels),
+                &i64::from(r.sample_rate),
+                &u64_to_i64(r.duration_ms),
+                &u64_to_i64(r.size),
+                &r.started_at,
+                &r.direction.as_str(),
+                &r.caller_hash.as_ref().map(<[u8; 32]>::as_slice),
+                &r.caller_enc,
+                &r.agent_id,
+                &r.queue,
+                &r.external_call_id,
+                &r.created_at,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_recording(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<Recording, StoreError> {
+        self.one(
+            &format!("SELECT {REC_COLS} FROM recordings WHERE tenant = $1 AND id = $2"),
+            &[&tenant.as_str(), &id.to_string()],
+            rec_row,
+        )
+        .await
+    }
+
+    async fn search_recordings(
+        &self,
+        tenant: &TenantId,
+        f: &RecordingFilter,
+    ) -> Result<Vec<Recording>, StoreError> {
+        let (after_t, after_id) = match &f.after {
+            Some((t, id)) => (Some(*t), Some(id.to_string())),
+            None => (None, None),
+        };
+        self.all(
+            &format!(
+                "SELECT {REC_COLS} FROM recordings WHERE tenant = $1
+                   AND ($2::BIGINT IS NULL OR started_at >= $2) AND ($3::BIGINT IS NULL OR started_at < $3)
+                   AND ($4::TEXT IS NULL OR queue = $4) AND ($5::TEXT IS NULL OR agent_id = $5)
+                   AND ($6::BYTEA IS NULL OR caller_hash = $6)
+                   AND ($7::BIGINT IS NULL OR (started_at, id) < ($7, $8::TEXT))
+                 ORDER BY started_at DESC, id DESC LIMIT $9"
+            ),
+            &[
+                &tenant.as_str(),
+                &f.from,
+                &f.to,
+                &f.queue,
+                &f.agent_id,
+                &f.caller_hash.as_ref().map(<[u8; 32]>::as_slice),
+                &after_t,
+                &after_id,
+                &i64::from(f.limit),
+            ],
+            rec_row,
+        )
+        .await
+    }
+
+    async fn count_recordings(&self) -> Result<u64, StoreError> {
+        let n = self
+            .one("SELECT COUNT(*) FROM recordings", &[], first_int)
+            .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("recording count {n}")))
+    }
+
+    async fn create_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        self.exec(
+            &format!("INSERT INTO grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &[
+                &g.hash.as_slice(),
+                &g.recording.to_string(),
+                &g.tenant.as_str(),
+                &g.user_id.to_string(),
+                &g.purpose,
+                &g.expires_at,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_grant(&self, hash: &[u8; 32]) -> Result<Grant, StoreError> {
+        self.one(
+            &format!("SELECT {GRANT_COLS} FROM grants WHERE hash = $1"),
+            &[&hash.as_slice()],
+            grant_row,
+        )
+        .await
+    }
+
+    async fn append_audit(&self, entries: Vec<Entry>) -> Result<Vec<StoredEntry>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn().await?;
+        let tx = begin(&mut c).await?;
+        // The chain is only as durable as its commit, whatever the server's default.
+        tx.batch_execute("SET LOCAL synchronous_commit = on")
+            .await
+            .map_err(map_err)?;
+        // Held to commit: no other node reads the head until these entries are visible.
+        lock(&tx, AUDIT_LOCK).await?;
+        let head = tx
+            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+            .await
+            .map_err(map_err)?;
+        let (mut seq, mut prev) = match head {
+            Some(r) => audit_link(r.int(0)?, r.bytes(1)?)?,
+            None => (0, GENESIS),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            seq += 1;
+            let hash = chain_hash(&prev, seq, &entry);
+            prev = hash;
+            out.push(StoredEntry { seq, entry, hash });
+        }
+        // One multi-row INSERT, one column array per parameter.
+        let col = |f: fn(&StoredEntry) -> Option<String>| out.iter().map(f).collect::<Vec<_>>();
+        let seqs: Vec<i64> = out.iter().map(|e| u64_to_i64(e.seq)).collect();
+        let times: Vec<i64> = out.iter().map(|e| ns(e.entry.time)).collect();
+        let hashes: Vec<&[u8]> = out.iter().map(|e| e.hash.0.as_slice()).collect();
+        tx_exec(
+            &tx,
+            &format!(
+                "INSERT INTO audit ({AUDIT_COLS}) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[],
+                   $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[],
+                   $10::TEXT[], $11::BYTEA[])"
+            ),
+            &[
+                &seqs,
+                &times,
+                &col(|e| Some(e.entry.actor.clone())),
+                &col(|e| e.entry.tenant.clone()),
+                &col(|e| Some(e.entry.action.clone())),
+                &col(|e| e.entry.target.clone()),
+                &col(|e| e.entry.purpose.clone()),
+                &col(|e| Some(e.entry.result.clone())),
+                &col(|e| e.entry.client.clone()),
+                &col(|e| e.entry.details.clone()),
+                &hashes,
+            ],
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
+    }
+
+    async fn audit_head(&self) -> Result<Option<StoredEntry>, StoreError> {
+        self.opt(
+            &format!("SELECT {AUDIT_COLS} FROM audit ORDER BY seq DESC LIMIT 1"),
+            &[],
+            audit_row,
+        )
+        .await
+    }
+
+    async fn audit_range(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        self.all(
+            &format!("SELECT {AUDIT_COLS} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&u64_to_i64(after_seq), &i64::from(limit)],
+            audit_row,
+        )
+        .await
+    }
+
+    async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {AUDIT_COLS} FROM audit WHERE seq > $1
+                   AND ($2::TEXT IS NULL OR tenant = $2) AND ($3::TEXT IS NULL OR action = $3)
+                   AND ($4::TEXT IS NULL OR actor = $4) AND ($5::TEXT IS NULL OR target = $5)
+                 ORDER BY seq LIMIT $6"
+            ),
+            &[
+                &u64_to_i64(f.after_seq),
+                &f.tenant,
+                &f.action,
+                &f.actor,
+                &f.target,
+                &i64::from(f.limit),
+            ],
+            audit_row,
+        )
+        .await
+    }
+
+    async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        self.exec(
+            &format!("INSERT INTO audit_checkpoints ({CHECKPOINT_COLS}) VALUES ($1, $2, $3, $4)"),
+            &[
+                &u64_to_i64(cp.seq),
+                &cp.hash.0.as_slice(),
+                &ns(cp.time),
+                &cp.signature.as_slice(),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.all(
+            &format!("SELECT {CHECKPOINT_COLS} FROM audit_checkpoints ORDER BY seq"),
+            &[],
+            checkpoint_row,
+        )
+        .await
+    }
+}

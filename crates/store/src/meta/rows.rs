@@ -1,0 +1,232 @@
+//! Reading stored rows into model types, written once for every SQL adapter.
+//!
+//! An adapter implements [`Cells`] for its driver's row type (a handful of primitive getters);
+//! everything else here is pure: the column lists both schemas share, the parsing of stored
+//! text into newtypes, and the checks that turn a malformed row into [`StoreError::Corrupt`]
+//! instead of a panic or a wrong value. Writing rows stays in each adapter, because parameter
+//! binding is where the drivers differ.
+
+use crate::StoreError;
+use crate::model::*;
+use callvault_audit::{Checkpoint, Entry, Hash, StoredEntry};
+use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
+use std::fmt::Display;
+use time::OffsetDateTime;
+
+// Column lists: each `*_row` function below reads its columns in exactly this order.
+pub(super) const TENANT_COLS: &str = "id, name, caller_hash_key_sealed, created_at";
+pub(super) const KEY_COLS: &str = "tenant, key_id, recipient, identity_sealed, active, created_at";
+pub(super) const USER_COLS: &str = "id, username, tenant, role, password_hash, must_change_password, totp_sealed, totp_last_step, failed_logins, locked_until, disabled, created_at";
+pub(super) const SESSION_COLS: &str =
+    "hash, user_id, stage, pending_totp_sealed, created_at, last_seen";
+pub(super) const TOKEN_COLS: &str =
+    "id, hash, name, tenant, role, created_by, created_at, expires_at, revoked_at";
+pub(super) const REC_COLS: &str = "id, tenant, blob, header, key_id, container, codec, channels, sample_rate, duration_ms, size, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, created_at";
+pub(super) const GRANT_COLS: &str = "hash, recording, tenant, user_id, purpose, expires_at";
+pub(super) const AUDIT_COLS: &str =
+    "seq, time_ns, actor, tenant, action, target, purpose, result, client, details, hash";
+pub(super) const CHECKPOINT_COLS: &str = "seq, hash, time_ns, signature";
+
+/// The primitive getters an adapter provides for one result row, by column index. A driver
+/// error (wrong type, NULL where a value was required) comes back as a `StoreError`.
+pub(super) trait Cells {
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    fn flag(&self, i: usize) -> Result<bool, StoreError>;
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+fn corrupt(what: &str, e: impl Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Unsigned model fields are stored in signed 64-bit columns as the same 64 bits, so every
+/// value round-trips (SQLite and PostgreSQL have no unsigned integers).
+pub(super) fn u64_to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+fn i64_to_u64(v: i64) -> u64 {
+    v as u64
+}
+
+/// An instant as stored: unix nanoseconds (saturating far past the year 2262).
+pub(super) fn ns(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn time_ns(what: &str, v: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v)).map_err(|e| corrupt(what, e))
+}
+
+fn hash32(what: &str, v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(v.as_slice())
+        .map_err(|_| corrupt(what, format!("{} bytes, expected 32", v.len())))
+}
+
+fn narrow<T: TryFrom<i64>>(what: &str, v: i64) -> Result<T, StoreError> {
+    T::try_from(v).map_err(|_| corrupt(what, format!("{v} out of range")))
+}
+
+fn tenant_id(s: String) -> Result<TenantId, StoreError> {
+    TenantId::parse(&s).map_err(|e| corrupt("tenant", e))
+}
+
+fn opt_tenant(s: Option<String>) -> Result<Option<TenantId>, StoreError> {
+    s.map(tenant_id).transpose()
+}
+
+fn user_id(s: String) -> Result<UserId, StoreError> {
+    UserId::parse(&s).map_err(|e| corrupt("user id", e))
+}
+
+fn recording_id(s: String) -> Result<RecordingId, StoreError> {
+    RecordingId::parse(&s).map_err(|e| corrupt("recording id", e))
+}
+
+fn role(s: String) -> Result<Role, StoreError> {
+    Role::parse(&s).map_err(|e| corrupt("role", e))
+}
+
+pub(super) fn tenant_row(r: &dyn Cells) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: tenant_id(r.text(0)?)?,
+        name: r.text(1)?,
+        caller_hash_key_sealed: r.bytes(2)?,
+        created_at: r.int(3)?,
+    })
+}
+
+pub(super) fn key_row(r: &dyn Cells) -> Result<TenantKey, StoreError> {
+    Ok(TenantKey {
+        tenant: tenant_id(r.text(0)?)?,
+        key_id: r.int(1)?,
+        recipient: r.text(2)?,
+        identity_sealed: r.bytes(3)?,
+        active: r.flag(4)?,
+        created_at: r.int(5)?,
+    })
+}
+
+pub(super) fn user_row(r: &dyn Cells) -> Result<User, StoreError> {
+    Ok(User {
+        id: user_id(r.text(0)?)?,
+        username: Username::parse(&r.text(1)?).map_err(|e| corrupt("username", e))?,
+        tenant: opt_tenant(r.opt_text(2)?)?,
+        role: role(r.text(3)?)?,
+        password_hash: r.text(4)?,
+        must_change_password: r.flag(5)?,
+        totp_sealed: r.opt_bytes(6)?,
+        totp_last_step: r.opt_int(7)?.map(i64_to_u64),
+        failed_logins: narrow("failed_logins", r.int(8)?)?,
+        locked_until: r.opt_int(9)?,
+        disabled: r.flag(10)?,
+        created_at: r.int(11)?,
+    })
+}
+
+pub(super) fn session_row(r: &dyn Cells) -> Result<Session, StoreError> {
+    let stage = r.text(2)?;
+    Ok(Session {
+        hash: hash32("session hash", r.bytes(0)?)?,
+        user_id: user_id(r.text(1)?)?,
+        stage: SessionStage::parse(&stage)
+            .ok_or_else(|| corrupt("session stage", format!("unknown stage {stage:?}")))?,
+        pending_totp_sealed: r.opt_bytes(3)?,
+        created_at: r.int(4)?,
+        last_seen: r.int(5)?,
+    })
+}
+
+pub(super) fn token_row(r: &dyn Cells) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: r.text(0)?,
+        hash: hash32("token hash", r.bytes(1)?)?,
+        name: r.text(2)?,
+        tenant: opt_tenant(r.opt_text(3)?)?,
+        role: role(r.text(4)?)?,
+        created_by: r.text(5)?,
+        created_at: r.int(6)?,
+        expires_at: r.int(7)?,
+        revoked_at: r.opt_int(8)?,
+    })
+}
+
+pub(super) fn rec_row(r: &dyn Cells) -> Result<Recording, StoreError> {
+    Ok(Recording {
+        id: recording_id(r.text(0)?)?,
+        tenant: tenant_id(r.text(1)?)?,
+        blob: BlobName::parse(&r.text(2)?).map_err(|e| corrupt("blob", e))?,
+        header: r.bytes(3)?,
+        key_id: r.int(4)?,
+        container: r.text(5)?,
+        codec: r.text(6)?,
+        channels: narrow("channels", r.int(7)?)?,
+        sample_rate: narrow("sample_rate", r.int(8)?)?,
+        duration_ms: i64_to_u64(r.int(9)?),
+        size: i64_to_u64(r.int(10)?),
+        started_at: r.int(11)?,
+        direction: Direction::parse(&r.text(12)?).map_err(|e| corrupt("direction", e))?,
+        caller_hash: r
+            .opt_bytes(13)?
+            .map(|h| hash32("caller hash", h))
+            .transpose()?,
+        caller_enc: r.opt_bytes(14)?,
+        agent_id: r.opt_text(15)?,
+        queue: r.opt_text(16)?,
+        external_call_id: r.opt_text(17)?,
+        created_at: r.int(18)?,
+    })
+}
+
+pub(super) fn grant_row(r: &dyn Cells) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        hash: hash32("grant hash", r.bytes(0)?)?,
+        recording: recording_id(r.text(1)?)?,
+        tenant: tenant_id(r.text(2)?)?,
+        user_id: user_id(r.text(3)?)?,
+        purpose: r.text(4)?,
+        expires_at: r.int(5)?,
+    })
+}
+
+pub(super) fn audit_row(r: &dyn Cells) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry {
+        seq: i64_to_u64(r.int(0)?),
+        entry: Entry {
+            time: time_ns("audit time", r.int(1)?)?,
+            actor: r.text(2)?,
+            tenant: r.opt_text(3)?,
+            action: r.text(4)?,
+            target: r.opt_text(5)?,
+            purpose: r.opt_text(6)?,
+            result: r.text(7)?,
+            client: r.opt_text(8)?,
+            details: r.opt_text(9)?,
+        },
+        hash: Hash(hash32("audit hash", r.bytes(10)?)?),
+    })
+}
+
+/// The head of the chain as `append_audit` needs it: `(seq, hash)`.
+pub(super) fn audit_link(seq: i64, hash: Vec<u8>) -> Result<(u64, Hash), StoreError> {
+    Ok((i64_to_u64(seq), Hash(hash32("audit hash", hash)?)))
+}
+
+pub(super) fn checkpoint_row(r: &dyn Cells) -> Result<Checkpoint, StoreError> {
+    let sig = r.bytes(3)?;
+    Ok(Checkpoint {
+        seq: i64_to_u64(r.int(0)?),
+        hash: Hash(hash32("checkpoint hash", r.bytes(1)?)?),
+        time: time_ns("checkpoint time", r.int(2)?)?,
+        signature: <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| {
+            corrupt(
+                "checkpoint signature",
+                format!("{} bytes, expected 64", sig.len()),
+            )
+        })?,
+    })
+}
