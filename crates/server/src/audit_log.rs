@@ -14,6 +14,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+/// The lease that decides which node signs checkpoints.
+pub const CHECKPOINT_LEASE: &str = "audit-checkpoint";
+
 /// Most entries committed in one transaction.
 const MAX_BATCH: usize = 4096;
 
@@ -110,6 +113,7 @@ impl AuditLog {
     ) {
         let since = self.since_checkpoint.clone();
         let due = self.checkpoint_due.clone();
+        let node = format!("node-{:016x}", rand::random::<u64>());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -117,6 +121,20 @@ impl AuditLog {
                     _ = due.notified() => {}
                 }
                 since.store(0, Ordering::Relaxed);
+                // One node signs for the whole deployment: the holder of the lease, which
+                // moves to another node when the holder stops renewing it.
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                let ttl = 3 * i64::try_from(interval.as_secs())
+                    .unwrap_or(i64::MAX / 4)
+                    .max(1);
+                match store.try_lease(CHECKPOINT_LEASE, &node, now, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit checkpoint lease failed");
+                        continue;
+                    }
+                }
                 if let Err(e) = checkpoint_now(&store, &key, &sink).await {
                     tracing::error!(error = %e, "audit checkpoint failed");
                 }

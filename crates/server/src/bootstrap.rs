@@ -83,16 +83,13 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
             cfg.data_dir.display()
         )));
     }
-    let meta = MetadataStore::open(&match cfg.metadata.backend.as_str() {
-        "sqlite" => MetadataConfig::Sqlite {
+    let meta = MetadataStore::open(&match &cfg.metadata.url {
+        Some(url) if cfg.metadata.backend == "postgres" => MetadataConfig::Postgres {
+            url: url.expose_secret().to_owned(),
+        },
+        _ => MetadataConfig::Sqlite {
             path: cfg.sqlite_path(),
         },
-        "postgres" => MetadataConfig::Postgres { url: String::new() },
-        other => {
-            return Err(BootError::Other(format!(
-                "`metadata.backend = {other}`: use sqlite or postgres"
-            )));
-        }
     })
     .await?;
     let blobs = BlobStore::open(&match cfg.blobs.backend.as_str() {

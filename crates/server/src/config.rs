@@ -2,6 +2,7 @@
 //! variables, and validated completely before anything binds. Unsafe combinations are refused
 //! with the fix in the message; dangerous switches are named `insecure_…`.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub struct MetadataSection {
     pub backend: String,
     /// SQLite file. Default: `<data_dir>/metadata.sqlite`.
     pub path: Option<PathBuf>,
+    /// PostgreSQL URL (`postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=ca.pem`).
+    /// Holds a password: prefer `CALLVAULT_METADATA__URL` over the file; never logged.
+    pub url: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +167,7 @@ impl Default for MetadataSection {
         Self {
             backend: "sqlite".into(),
             path: None,
+            url: None,
         }
     }
 }
@@ -279,6 +284,19 @@ impl Config {
             return Err(ConfigError::Unsafe(
                 "set both `tls.cert` and `tls.key`, or neither".into(),
             ));
+        }
+        match (self.metadata.backend.as_str(), &self.metadata.url) {
+            ("sqlite", _) | ("postgres", Some(_)) => {}
+            ("postgres", None) => {
+                return Err(ConfigError::Unsafe(
+                    "`metadata.backend = postgres` needs `metadata.url`: set CALLVAULT_METADATA__URL=postgres://user:pass@host/db".into(),
+                ));
+            }
+            (other, _) => {
+                return Err(ConfigError::Unsafe(format!(
+                    "`metadata.backend = {other}` is unknown: use sqlite or postgres"
+                )));
+            }
         }
         if self.keys.provider != "file" {
             return Err(ConfigError::Unsafe(format!(

@@ -211,4 +211,16 @@ pub trait MetaBackend: Sealed + Send + Sync {
     async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>, StoreError>;
     async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError>;
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    // --- leases ---
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_secs`. True if `holder`
+    /// now holds it; false while another holder's lease is unexpired. Deployment-wide jobs run
+    /// only on the node holding their lease, and move when the holder stops renewing.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError>;
 }

@@ -148,7 +148,12 @@ impl Server {
         let mut b = reqwest::Client::builder()
             .cookie_store(true)
             .timeout(Duration::from_secs(60));
-        let cert = self.data().join("tls/cert.pem");
+        let cert = self
+            .extra_env
+            .iter()
+            .find(|(k, _)| k == "CALLVAULT_TLS__CERT")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_else(|| self.data().join("tls/cert.pem"));
         if let Ok(pem) = std::fs::read(&cert) {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
         }

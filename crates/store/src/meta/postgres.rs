@@ -26,7 +26,10 @@ use tokio_postgres::{IsolationLevel, Row};
 mod tls;
 
 /// Migrations, in order; the `schema_version` table records which were applied.
-const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres/0001_init.sql"),
+    include_str!("postgres/0002_leases.sql"),
+];
 
 // Advisory lock keys: database-wide, so every node using the database contends for the same
 // ones. The values are arbitrary but must never change ("cvmigrat" and "cvaudit" in ASCII).
@@ -797,5 +800,23 @@ impl MetaBackend for Postgres {
             checkpoint_row,
         )
         .await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .exec(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $4)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.expires_at <= $3 OR leases.holder = excluded.holder",
+                &[&name, &holder, &now, &(now + ttl_secs)],
+            )
+            .await?;
+        Ok(n > 0)
     }
 }

@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex};
 const READERS: usize = 4;
 
 /// Migrations, in order; `PRAGMA user_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/0001_init.sql"),
+    include_str!("sqlite/0002_leases.sql"),
+];
 
 pub(super) struct Sqlite {
     inner: Arc<Inner>,
@@ -776,6 +779,25 @@ impl MetaBackend for Sqlite {
                 ))
                 .map_err(map_err)?;
             all(st.query_map([], read(checkpoint_row)).map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        // Takes the lease if it is free, expired or already ours: one row changes exactly then.
+        const LEASE_SQL: &str = "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?4)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.expires_at <= ?3 OR leases.holder = excluded.holder";
+        self.write(move |tx| {
+            let n = one(tx.execute(LEASE_SQL, params![name, holder, now, now + ttl_secs]))?;
+            Ok(n > 0)
         })
         .await
     }

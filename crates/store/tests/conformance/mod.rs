@@ -199,6 +199,9 @@ pub async fn metadata_suite(store: MetadataStore) {
     // settings
     check!(store, settings_missing_is_none);
     check!(store, settings_put_if_absent_keeps_first);
+    // leases
+    check!(store, lease_is_exclusive_renewable_and_expires);
+    check!(store, lease_concurrent_takers_get_one_winner);
     // tenants and keys
     check!(store, tenant_create_and_get);
     check!(store, tenant_list_sorted);
@@ -253,6 +256,58 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, audit_checkpoints_sorted_and_unique);
     check!(store, audit_concurrent_appends_form_one_chain);
     check!(store, audit_whole_chain_verifies);
+}
+
+// ---- leases --------------------------------------------------------------------------------
+
+async fn lease_is_exclusive_renewable_and_expires(s: MetadataStore) {
+    let name = uniq("job");
+    assert!(s.try_lease(&name, "node-a", 1000, 30).await.unwrap());
+    assert!(
+        !s.try_lease(&name, "node-b", 1010, 30).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        s.try_lease(&name, "node-a", 1020, 30).await.unwrap(),
+        "a renews"
+    );
+    assert!(
+        !s.try_lease(&name, "node-b", 1049, 30).await.unwrap(),
+        "renewal extended it"
+    );
+    assert!(
+        s.try_lease(&name, "node-b", 1050, 30).await.unwrap(),
+        "expired: b takes over"
+    );
+    assert!(
+        !s.try_lease(&name, "node-a", 1051, 30).await.unwrap(),
+        "a lost it"
+    );
+    assert!(
+        s.try_lease(&uniq("other-job"), "node-a", 1051, 30)
+            .await
+            .unwrap(),
+        "leases are per name"
+    );
+}
+
+async fn lease_concurrent_takers_get_one_winner(s: MetadataStore) {
+    let name = uniq("job");
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, name) = (s.clone(), name.clone());
+            tokio::spawn(async move {
+                s.try_lease(&name, &format!("node-{i}"), 5000, 60)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
 }
 
 // ---- settings ------------------------------------------------------------------------------

@@ -18,7 +18,6 @@
 //! closes it on drop, and the kernel closes it if the test process dies without unwinding, so
 //! no postgres process outlives the test either way. The watchdog has its own process group,
 //! so killing the test's group does not take it down before it has done its job.
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -86,6 +85,22 @@ pub async fn fresh_db() -> Db {
 }
 
 impl Db {
+    /// The URL a callvault node should use: verified TLS against the cluster's CA on the
+    /// hermetic cluster; the given URL on an existing server.
+    pub fn node_url(&self) -> String {
+        match &self.tls {
+            Some(t) => format!(
+                "postgres://postgres:{}@{}:{}/{}?sslmode=verify-full&sslrootcert={}",
+                t.password,
+                t.host,
+                t.port,
+                self.name,
+                t.ca.display()
+            ),
+            None => self.url.clone(),
+        }
+    }
+
     /// A plain (no TLS) superuser-ish connection to this test's database.
     pub async fn connect(&self) -> tokio_postgres::Client {
         admin(&with_database(&self.admin_url, &self.name)).await
