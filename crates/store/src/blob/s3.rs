@@ -508,10 +508,10 @@ fn foreign(key: &Path) {
 }
 
 /// Sync reader over ranged GETs, for the blocking thread that decrypts. Each miss fetches at
-/// least [`READ_AHEAD`] bytes. The GETs run on the runtime captured at `open`; the calling thread
-/// waits on a channel, so this works from `spawn_blocking`, from plain threads and (blocking one
-/// worker) from a multi-threaded runtime's worker; on a current-thread runtime's only thread it
-/// would deadlock, so read there only from `spawn_blocking`.
+/// least [`READ_AHEAD`] bytes. The GETs run on the runtime captured at `open`, driven from the
+/// calling thread: fine from `spawn_blocking`, from plain threads and (via `block_in_place`) from
+/// a multi-threaded runtime's worker. Reading on a current-thread runtime's own thread panics
+/// (tokio cannot block there); read from `spawn_blocking` instead.
 struct S3Reader {
     store: Arc<AmazonS3>,
     key: Path,
@@ -534,19 +534,14 @@ impl S3Reader {
             if_match: self.e_tag.clone(),
             ..GetOptions::default()
         };
-        let (store, key) = (self.store.clone(), self.key.clone());
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt.spawn(async move {
-            let got = match store.get_opts(&key, opts).await {
-                Ok(r) => r.bytes().await,
-                Err(e) => Err(e),
-            };
-            let _ = tx.send(got);
-        });
-        let got = rx
-            .recv()
-            .map_err(|_| io::Error::other("S3 read abandoned: the runtime shut down"))?
-            .map_err(|e| io::Error::other(format!("S3 ranged read failed: {e}")))?;
+        // `block_in_place` lets a multi-threaded runtime's worker block without stalling the
+        // tasks queued behind it (a task spawned from a worker would sit in that worker's
+        // unstealable LIFO slot); on `spawn_blocking` and plain threads it just runs the closure.
+        let got = tokio::task::block_in_place(|| {
+            self.rt
+                .block_on(async { self.store.get_opts(&self.key, opts).await?.bytes().await })
+        })
+        .map_err(|e| io::Error::other(format!("S3 ranged read failed: {e}")))?;
         if got.len() as u64 != end - start {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -46,6 +46,8 @@ fn run(args: &[&str], ports: Option<&str>) -> std::process::Output {
     if let Some(p) = ports {
         cmd.env("GARAGE_PORTS", p);
     }
+    // If this test process dies without running Drop, the script's watchdog stops the nodes.
+    cmd.env("GARAGE_OWNER_PID", std::process::id().to_string());
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script().display()))
 }
