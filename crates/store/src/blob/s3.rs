@@ -240,12 +240,8 @@ impl S3 {
     async fn probe(&self, bucket: &Url, plain_http: bool) -> Result<bool, StoreError> {
         let nonce = BlobName::random().to_string();
         let key = self.internal(&["probe", &nonce]);
-        let create = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
         self.store
-            .put_opts(&key, PutPayload::from_static(b"probe"), create.clone())
+            .put(&key, PutPayload::from_static(b"probe"))
             .await
             .map_err(|e| {
                 StoreError::Backend(format!(
@@ -264,6 +260,10 @@ impl S3 {
             }
         }
         let anonymous = anonymous_get(&object_url, plain_http).await;
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
         let second = self
             .store
             .put_opts(&key, PutPayload::from_static(b"probe"), create)
@@ -272,14 +272,14 @@ impl S3 {
         if anonymous? {
             return Err(public_bucket(bucket));
         }
-        match second {
-            Ok(_) => Ok(false),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => Ok(true),
-            Err(e) => Err(backend(e)),
-        }
+        // Only a refusal proves support. Success (Garage 2.x: the header is ignored) or any
+        // other error (501 from stores that reject the header) means "no"; that is always safe,
+        // since the claim protocol runs either way.
+        Ok(matches!(
+            second,
+            Err(object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. })
+        ))
     }
 
     fn with_prefix<'a>(&self, parts: impl IntoIterator<Item = &'a str>) -> Path {
