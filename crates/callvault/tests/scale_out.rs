@@ -1,25 +1,33 @@
-//! Several stateless nodes on one PostgreSQL database and one blob store behave as one system:
-//! sessions and grants from one node are honoured by another, and concurrent work on both
-//! leaves one verifiable audit chain with exactly one entry per action.
+//! Several stateless nodes on one PostgreSQL database and one S3 bucket (a 3-node Garage
+//! cluster) behave as one system: sessions and grants from one node are honoured by another,
+//! concurrent work on both leaves one verifiable audit chain with exactly one entry per action,
+//! and losing one Garage node loses no service.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use callvault_media::{Codec, testgen};
-use callvault_testkit::pg;
+use callvault_testkit::{garage::Garage, pg};
 use common::*;
 use futures_util::future::join_all;
 use serde_json::json;
 use std::path::Path;
 
 /// Environment shared by every node of one deployment.
-fn shared_env(shared: &Path, db: &pg::Db) -> Vec<(String, String)> {
+fn shared_env(shared: &Path, db: &pg::Db, s3: &Garage) -> Vec<(String, String)> {
     vec![
         ("CALLVAULT_METADATA__BACKEND".into(), "postgres".into()),
         ("CALLVAULT_METADATA__URL".into(), db.node_url()),
+        ("CALLVAULT_BLOBS__BACKEND".into(), "s3".into()),
+        ("CALLVAULT_BLOBS__REGION".into(), s3.region.clone()),
+        ("CALLVAULT_BLOBS__BUCKET".into(), s3.bucket.clone()),
         (
-            "CALLVAULT_BLOBS__PATH".into(),
-            shared.join("blobs").display().to_string(),
+            "CALLVAULT_BLOBS__ACCESS_KEY_ID".into(),
+            s3.access_key_id.clone(),
+        ),
+        (
+            "CALLVAULT_BLOBS__SECRET_ACCESS_KEY".into(),
+            s3.secret_access_key.clone(),
         ),
         (
             "CALLVAULT_KEYS__MASTER_KEY_FILE".into(),
@@ -44,7 +52,13 @@ fn shared_env(shared: &Path, db: &pg::Db) -> Vec<(String, String)> {
     ]
 }
 
-fn start_node(env: &[(String, String)]) -> Server {
+/// Starts a node talking to Garage node `via` (each callvault node may use a different one).
+fn start_node(env: &[(String, String)], s3: &Garage, via: usize) -> Server {
+    let mut env = env.to_vec();
+    env.push((
+        "CALLVAULT_BLOBS__ENDPOINT".into(),
+        s3.endpoints[via].clone(),
+    ));
     let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Server::start_in(tempfile::tempdir().unwrap(), &extra)
 }
@@ -76,9 +90,10 @@ async fn audit_count(s: &Server, auditor: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_are_one_system() {
     let db = pg::fresh_db().await;
+    let mut s3 = Garage::start();
     let shared = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(shared.path().join("tls")).unwrap();
-    let env = shared_env(shared.path(), &db);
+    let env = shared_env(shared.path(), &db, &s3);
     let env_no_tls: Vec<_> = env
         .iter()
         .filter(|(k, _)| !k.starts_with("CALLVAULT_TLS__"))
@@ -86,7 +101,7 @@ async fn two_nodes_on_one_database_are_one_system() {
         .collect();
     // Node A initialises the deployment (master key, first admin, a self-signed certificate);
     // node B shares that certificate, as nodes behind one load balancer would.
-    let a = start_node(&env_no_tls);
+    let a = start_node(&env_no_tls, &s3, 0);
     std::fs::copy(
         a.data().join("tls/cert.pem"),
         shared.path().join("tls/cert.pem"),
@@ -97,7 +112,7 @@ async fn two_nodes_on_one_database_are_one_system() {
         shared.path().join("tls/key.pem"),
     )
     .unwrap();
-    let b = start_node(&env);
+    let b = start_node(&env, &s3, 1);
     assert!(
         b.admin_password.is_none(),
         "the second node must not create another admin"
@@ -202,13 +217,38 @@ async fn two_nodes_on_one_database_are_one_system() {
     )
     .await;
     assert_eq!(report["intact"], true, "{report}");
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut cli_env = env.clone();
+    cli_env.push(("CALLVAULT_BLOBS__ENDPOINT".into(), s3.endpoints[0].clone()));
+    let extra: Vec<(&str, &str)> = cli_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let out = cli(a.root(), &extra, &["audit", "verify"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    assert!(out.status.success(), "{out:?}");
+    // One of three Garage nodes fails: uploads and playback go on.
+    s3.stop_node(2);
+    let audio = testgen::wav(Codec::Mulaw, 1, 8000, 16_000, 77);
+    let id = b.upload_ok(&rec, &audio, meta("+46709999999")).await;
+    let url = nurse.grant(&a, &id).await;
+    assert_eq!(
+        nurse
+            .client
+            .get(a.url(&url))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        audio.as_slice()
     );
+    let old = nurse.grant(&b, &ids[0]).await;
+    assert_eq!(
+        nurse.client.get(b.url(&old)).send().await.unwrap().status(),
+        200
+    );
+
     // Even at debug level, no node logs a caller's number (database drivers stay at warn).
     for node in [&a, &b] {
         let log = node.log();

@@ -92,20 +92,29 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         },
     })
     .await?;
-    let blobs = BlobStore::open(&match cfg.blobs.backend.as_str() {
-        "local" => BlobConfig::Local {
+    let b = &cfg.blobs;
+    let blob_cfg = match (
+        b.backend.as_str(),
+        &b.endpoint,
+        &b.bucket,
+        &b.access_key_id,
+        &b.secret_access_key,
+    ) {
+        ("s3", Some(endpoint), Some(bucket), Some(key_id), Some(secret)) => BlobConfig::S3 {
+            endpoint: endpoint.clone(),
+            region: b.region.clone(),
+            bucket: bucket.clone(),
+            access_key_id: key_id.clone(),
+            secret_access_key: secret.clone(),
+            virtual_hosted: b.virtual_hosted,
+            prefix: b.prefix.clone(),
+        },
+        // validate() refused an incomplete s3 section already.
+        _ => BlobConfig::Local {
             path: cfg.blob_path(),
         },
-        "s3" => BlobConfig::S3 {
-            bucket: String::new(),
-        },
-        other => {
-            return Err(BootError::Other(format!(
-                "`blobs.backend = {other}`: use local or s3"
-            )));
-        }
-    })
-    .await?;
+    };
+    let blobs = BlobStore::open(&blob_cfg).await?;
     let audit = AuditLog::start(meta.clone(), cfg.audit.checkpoint_every);
 
     let (keys, signing_key) = match cfg.mode {

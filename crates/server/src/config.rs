@@ -88,6 +88,18 @@ pub struct BlobsSection {
     pub backend: String,
     /// Local directory. Default: `<data_dir>/blobs`.
     pub path: Option<PathBuf>,
+    /// S3: scheme, host and port, e.g. `https://s3.eu-north-1.amazonaws.com`.
+    pub endpoint: Option<String>,
+    /// S3 region (Garage: `garage`).
+    pub region: String,
+    pub bucket: Option<String>,
+    pub access_key_id: Option<String>,
+    /// Prefer `CALLVAULT_BLOBS__SECRET_ACCESS_KEY` over the file; never logged.
+    pub secret_access_key: Option<SecretString>,
+    /// `https://bucket.host/key` instead of `https://host/bucket/key`.
+    pub virtual_hosted: bool,
+    /// Keys go under `<prefix>/`, so one bucket can hold several deployments.
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +189,13 @@ impl Default for BlobsSection {
         Self {
             backend: "local".into(),
             path: None,
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: None,
+            access_key_id: None,
+            secret_access_key: None,
+            virtual_hosted: false,
+            prefix: None,
         }
     }
 }
@@ -295,6 +314,27 @@ impl Config {
             (other, _) => {
                 return Err(ConfigError::Unsafe(format!(
                     "`metadata.backend = {other}` is unknown: use sqlite or postgres"
+                )));
+            }
+        }
+        let b = &self.blobs;
+        match b.backend.as_str() {
+            "local" => {}
+            "s3" if b.endpoint.is_none()
+                || b.bucket.is_none()
+                || b.access_key_id.is_none()
+                || b.secret_access_key.is_none() =>
+            {
+                return Err(ConfigError::Unsafe(
+                    "`blobs.backend = s3` needs `blobs.endpoint`, `blobs.bucket`, `blobs.access_key_id` and `blobs.secret_access_key` \
+                     (e.g. CALLVAULT_BLOBS__SECRET_ACCESS_KEY)"
+                        .into(),
+                ));
+            }
+            "s3" => {}
+            other => {
+                return Err(ConfigError::Unsafe(format!(
+                    "`blobs.backend = {other}` is unknown: use local or s3"
                 )));
             }
         }

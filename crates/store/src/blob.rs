@@ -2,6 +2,7 @@
 
 use crate::StoreError;
 use callvault_core::BlobName;
+use secrecy::SecretString;
 use std::io::{Read, Seek};
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "local")]
 mod local;
+#[cfg(feature = "s3")]
+mod s3;
 
 /// A payload opened for reading: sync, because decryption runs on a blocking thread and age's
 /// seekable reader wants `Read + Seek`.
@@ -17,8 +20,27 @@ impl<T: Read + Seek + Send> BlobRead for T {}
 
 #[derive(Debug, Clone)]
 pub enum BlobConfig {
-    Local { path: PathBuf },
-    S3 { bucket: String },
+    Local {
+        path: PathBuf,
+    },
+    /// Any S3-compatible store. Objects are never made public, and `open` refuses a bucket that
+    /// answers anonymous requests.
+    S3 {
+        /// Scheme, host and port only, e.g. `https://s3.eu-north-1.amazonaws.com` or
+        /// `http://127.0.0.1:3900`. Plain `http` is refused unless the host is loopback.
+        endpoint: String,
+        /// e.g. `eu-north-1`; Garage's default is `garage`.
+        region: String,
+        bucket: String,
+        access_key_id: String,
+        /// Redacted in `Debug`; exposed only to the request signer.
+        secret_access_key: SecretString,
+        /// `https://bucket.host/key` instead of `https://host/bucket/key`. AWS prefers it; Garage
+        /// needs `root_domain` set for it; MinIO and Garage default to path style.
+        virtual_hosted: bool,
+        /// Keys go under `<prefix>/`, so one bucket can hold several stores. `None`: bucket root.
+        prefix: Option<String>,
+    },
 }
 
 /// Handle to the blob store. Cheap to clone.
@@ -34,6 +56,28 @@ impl BlobStore {
             }
             #[cfg(not(feature = "local"))]
             BlobConfig::Local { .. } => Err(StoreError::NotCompiled { backend: "local" }),
+            #[cfg(feature = "s3")]
+            BlobConfig::S3 {
+                endpoint,
+                region,
+                bucket,
+                access_key_id,
+                secret_access_key,
+                virtual_hosted,
+                prefix,
+            } => Ok(Self(Arc::new(
+                s3::S3::open(s3::S3Settings {
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    bucket: bucket.clone(),
+                    access_key_id: access_key_id.clone(),
+                    secret_access_key: secret_access_key.clone(),
+                    virtual_hosted: *virtual_hosted,
+                    prefix: prefix.clone(),
+                })
+                .await?,
+            ))),
+            #[cfg(not(feature = "s3"))]
             BlobConfig::S3 { .. } => Err(StoreError::NotCompiled { backend: "s3" }),
         }
     }

@@ -14,6 +14,12 @@ pub enum StoreError {
         "database schema version {found} is newer than this callvault supports ({supported}); upgrade callvault"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    /// The configuration cannot work; the message says which setting and what to do.
+    #[error("invalid storage configuration: {0}")]
+    Config(String),
+    /// The blob bucket answers anonymous requests; callvault refuses to use it.
+    #[error("{0}")]
+    PublicBucket(String),
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
     #[error("storage backend error: {0}")]

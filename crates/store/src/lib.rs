@@ -16,3 +16,4 @@ pub use blob::{BlobBackend, BlobConfig, BlobRead, BlobStore};
 pub use error::StoreError;
 pub use meta::{MetaBackend, MetadataConfig, MetadataStore};
 pub use model::*;
+pub use secrecy::SecretString;

@@ -3,4 +3,5 @@
 //! of shipped code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod garage;
 pub mod pg;
