@@ -60,6 +60,12 @@ fn parse_env(text: &str) -> HashMap<String, String> {
 }
 
 impl Garage {
+    /// The cluster's directory (every node's metadata and data), for tests that scan what is
+    /// at rest.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn start() -> Garage {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_str().unwrap().to_owned();

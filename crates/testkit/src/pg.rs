@@ -101,6 +101,12 @@ impl Db {
         }
     }
 
+    /// The hermetic cluster's directory (data files, WAL), for tests that scan what is at rest.
+    /// Shared by every database of the test process.
+    pub fn server_dir(&self) -> Option<PathBuf> {
+        self._cluster.as_ref().map(|c| c.dir.path().to_path_buf())
+    }
+
     /// A plain (no TLS) superuser-ish connection to this test's database.
     pub async fn connect(&self) -> tokio_postgres::Client {
         admin(&with_database(&self.admin_url, &self.name)).await

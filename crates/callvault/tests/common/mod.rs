@@ -12,7 +12,58 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_callvault");
 
+/// `CVTEST_BACKEND=postgres-garage` runs the black-box tests on a fresh PostgreSQL
+/// database and a 3-node Garage cluster instead of the embedded SQLite + local directory.
+pub const ENV_BACKEND: &str = "CVTEST_BACKEND";
+
+/// The scale-out backends one server runs on, kept alive as long as it.
+struct ScaleOut {
+    db: callvault_testkit::pg::Db,
+    s3: callvault_testkit::garage::Garage,
+}
+
+impl ScaleOut {
+    fn from_env() -> Option<Self> {
+        match std::env::var(ENV_BACKEND).as_deref() {
+            Ok("postgres-garage") => {
+                let db = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(callvault_testkit::pg::fresh_db())
+                });
+                Some(Self {
+                    db,
+                    s3: callvault_testkit::garage::Garage::start(),
+                })
+            }
+            Ok("") | Ok("embedded") | Err(_) => None,
+            Ok(other) => panic!("{ENV_BACKEND}={other}: use embedded or postgres-garage"),
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("CALLVAULT_METADATA__BACKEND".into(), "postgres".into()),
+            ("CALLVAULT_METADATA__URL".into(), self.db.node_url()),
+            ("CALLVAULT_BLOBS__BACKEND".into(), "s3".into()),
+            (
+                "CALLVAULT_BLOBS__ENDPOINT".into(),
+                self.s3.endpoints[0].clone(),
+            ),
+            ("CALLVAULT_BLOBS__REGION".into(), self.s3.region.clone()),
+            ("CALLVAULT_BLOBS__BUCKET".into(), self.s3.bucket.clone()),
+            (
+                "CALLVAULT_BLOBS__ACCESS_KEY_ID".into(),
+                self.s3.access_key_id.clone(),
+            ),
+            (
+                "CALLVAULT_BLOBS__SECRET_ACCESS_KEY".into(),
+                self.s3.secret_access_key.clone(),
+            ),
+        ]
+    }
+}
+
 pub struct Server {
+    scale_out: Option<ScaleOut>,
     pub dir: tempfile::TempDir,
     pub base: String,
     pub admin_password: Option<String>,
@@ -56,7 +107,8 @@ pub fn cli(root: &Path, extra: &[(&str, &str)], args: &[&str]) -> std::process::
     let mut c = Command::new(BIN);
     c.args(args)
         .envs(env_for(root))
-        .env_remove("CALLVAULT_CONFIG");
+        .env_remove("CALLVAULT_CONFIG")
+        .env_remove("CALLVAULT_TEST_PG_URL");
     for (k, v) in extra {
         c.env(k, v);
     }
@@ -72,10 +124,13 @@ impl Server {
     pub fn start_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(dir.path().join("keys")).unwrap();
         std::fs::create_dir_all(dir.path().join("sink")).unwrap();
+        let scale_out = ScaleOut::from_env();
         let mut cmd = Command::new(BIN);
+        cmd.envs(scale_out.iter().flat_map(ScaleOut::env));
         cmd.arg("serve")
             .envs(env_for(dir.path()))
-            .env_remove("CALLVAULT_CONFIG");
+            .env_remove("CALLVAULT_CONFIG")
+            .env_remove("CALLVAULT_TEST_PG_URL");
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -88,10 +143,12 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut admin_password = None;
         let base = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
+            let Some(line) = lines.next() else {
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                panic!("server exited before listening:\n{log}");
+            };
+            let line = line.unwrap();
             if let Some(rest) =
                 line.strip_prefix("first admin created: username `admin`, one-time password `")
             {
@@ -104,6 +161,7 @@ impl Server {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self {
+            scale_out,
             dir,
             base,
             admin_password,
@@ -121,6 +179,17 @@ impl Server {
 
     pub fn data(&self) -> PathBuf {
         data_dir(self.root())
+    }
+
+    /// Every directory where this deployment keeps data at rest: the data dir, and on the
+    /// scale-out backends the PostgreSQL cluster's and the Garage nodes' directories.
+    pub fn storage_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.data()];
+        if let Some(so) = &self.scale_out {
+            dirs.extend(so.db.server_dir());
+            dirs.push(so.s3.dir().to_path_buf());
+        }
+        dirs
     }
 
     /// Stops the server and hands back its directory (to restart or inspect).
