@@ -522,12 +522,19 @@ impl MetaBackend for Sqlite {
         .await
     }
 
-    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
-        let r = r.clone();
+    async fn insert_recordings(&self, rows: &[Recording]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.to_vec();
+        // One statement, prepared once, run per row inside the one write transaction: an error
+        // returns before the commit, and dropping the transaction rolls every row back.
         self.write(move |tx| {
-            one(tx.execute(
-                &format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
-                params![
+            let mut st = tx
+                .prepare_cached(&format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"))
+                .map_err(map_err)?;
+            for r in &rows {
+                st.execute(params![
                     r.id.to_string(),
                     r.tenant.as_str(),
                     r.blob.to_string(),
@@ -547,9 +554,10 @@ impl MetaBackend for Sqlite {
                     r.queue,
                     r.external_call_id,
                     r.created_at
-                ],
-            ))
-            .map(drop)
+                ])
+                .map_err(map_err)?;
+            }
+            Ok(())
         })
         .await
     }
