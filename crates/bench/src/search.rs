@@ -203,7 +203,9 @@ pub async fn run(args: &Args) -> Result<()> {
             sqlite_dir = Some(dir);
             MetadataConfig::Sqlite { path }
         }
-        "postgres" if !pg_url.is_empty() => MetadataConfig::Postgres { url: pg_url.clone() },
+        "postgres" if !pg_url.is_empty() => MetadataConfig::Postgres {
+            url: pg_url.clone(),
+        },
         "postgres" => {
             let db = callvault_testkit::pg::fresh_db().await;
             println!(
@@ -318,7 +320,11 @@ pub async fn run(args: &Args) -> Result<()> {
         for e in std::fs::read_dir(dir)? {
             let e = e?;
             let len = e.metadata()?.len();
-            println!("  {}: {:.0} MB", e.file_name().to_string_lossy(), len as f64 / 1e6);
+            println!(
+                "  {}: {:.0} MB",
+                e.file_name().to_string_lossy(),
+                len as f64 / 1e6
+            );
             total += len;
         }
         println!("SQLite size on disk: {:.0} MB", total as f64 / 1e6);
@@ -401,7 +407,10 @@ pub async fn run(args: &Args) -> Result<()> {
                 let page2 = store.search_recordings(tenant, &f).await?;
                 second.push(t0.elapsed());
                 rows2 += page2.len();
-                if page2.first().is_some_and(|r| (r.started_at, r.id) >= cursor) {
+                if page2
+                    .first()
+                    .is_some_and(|r| (r.started_at, r.id) >= cursor)
+                {
                     bail!("second page does not continue after the first");
                 }
             }

@@ -29,6 +29,7 @@ mod tls;
 const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0001_init.sql"),
     include_str!("postgres/0002_leases.sql"),
+    include_str!("postgres/0003_search_indexes.sql"),
 ];
 
 // Advisory lock keys: database-wide, so every node using the database contends for the same
@@ -660,33 +661,43 @@ impl MetaBackend for Postgres {
         tenant: &TenantId,
         f: &RecordingFilter,
     ) -> Result<Vec<Recording>, StoreError> {
-        let (after_t, after_id) = match &f.after {
-            Some((t, id)) => (Some(*t), Some(id.to_string())),
-            None => (None, None),
-        };
-        self.all(
-            &format!(
-                "SELECT {REC_COLS} FROM recordings WHERE tenant = $1
-                   AND ($2::BIGINT IS NULL OR started_at >= $2) AND ($3::BIGINT IS NULL OR started_at < $3)
-                   AND ($4::TEXT IS NULL OR queue = $4) AND ($5::TEXT IS NULL OR agent_id = $5)
-                   AND ($6::BYTEA IS NULL OR caller_hash = $6)
-                   AND ($7::BIGINT IS NULL OR (started_at, id) < ($7, $8::TEXT))
-                 ORDER BY started_at DESC, id DESC LIMIT $9"
-            ),
-            &[
-                &tenant.as_str(),
-                &f.from,
-                &f.to,
-                &f.queue,
-                &f.agent_id,
-                &f.caller_hash.as_ref().map(<[u8; 32]>::as_slice),
-                &after_t,
-                &after_id,
-                &i64::from(f.limit),
-            ],
-            rec_row,
-        )
-        .await
+        // Only the criteria given, as fixed fragments with numbered parameters: a catch-all
+        // `($n IS NULL OR col = $n)` lets a cached generic plan ignore the index of the one
+        // criterion given. The cursor is also a plain upper bound on `started_at`, which every
+        // index can use, plus the tie-break on `id`.
+        let tenant = tenant.as_str();
+        let hash = f.caller_hash.as_ref().map(<[u8; 32]>::as_slice);
+        let after = f.after.map(|(t, id)| (t, id.to_string()));
+        let limit = i64::from(f.limit);
+        let mut sql = format!("SELECT {REC_COLS} FROM recordings WHERE tenant = $1");
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+        if let Some(from) = &f.from {
+            add(&mut sql, &mut params, "started_at >=", from);
+        }
+        if let Some(to) = &f.to {
+            add(&mut sql, &mut params, "started_at <", to);
+        }
+        if let Some(queue) = &f.queue {
+            add(&mut sql, &mut params, "queue =", queue);
+        }
+        if let Some(agent) = &f.agent_id {
+            add(&mut sql, &mut params, "agent_id =", agent);
+        }
+        if let Some(hash) = &hash {
+            add(&mut sql, &mut params, "caller_hash =", hash);
+        }
+        if let Some((t, id)) = &after {
+            add(&mut sql, &mut params, "started_at <=", t);
+            params.push(id);
+            let n = params.len();
+            sql.push_str(&format!(" AND (started_at < ${} OR id < ${n})", n - 1));
+        }
+        params.push(&limit);
+        sql.push_str(&format!(
+            " ORDER BY started_at DESC, id DESC LIMIT ${}",
+            params.len()
+        ));
+        self.all(&sql, &params, rec_row).await
     }
 
     async fn count_recordings(&self) -> Result<u64, StoreError> {
@@ -862,4 +873,15 @@ impl MetaBackend for Postgres {
             .await?;
         Ok(n > 0)
     }
+}
+
+/// Appends ` AND {column_op} $n` for parameter `p`, numbered by its position.
+fn add<'a>(
+    sql: &mut String,
+    params: &mut Vec<&'a (dyn ToSql + Sync)>,
+    column_op: &str,
+    p: &'a (dyn ToSql + Sync),
+) {
+    params.push(p);
+    sql.push_str(&format!(" AND {column_op} ${}", params.len()));
 }

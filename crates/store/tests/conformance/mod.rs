@@ -852,7 +852,10 @@ async fn recording_batch_insert_is_all_or_nothing(s: MetadataStore) {
     s.insert_recording(&stored).await.unwrap();
     let mut bad: Vec<Recording> = (0..3).map(|i| recording(&t, T0 + 20 + i)).collect();
     bad[2].blob = stored.blob;
-    expect_conflict(s.insert_recordings(&bad).await, "batch reusing a stored blob");
+    expect_conflict(
+        s.insert_recordings(&bad).await,
+        "batch reusing a stored blob",
+    );
     for (i, r) in all(&bad).await.into_iter().enumerate() {
         expect_not_found(r, &format!("row {i} of a batch refused on a stored blob"));
     }
@@ -865,7 +868,10 @@ async fn recording_batch_insert_is_all_or_nothing(s: MetadataStore) {
     for (r, got) in good.iter().zip(all(&good[..10]).await) {
         assert_eq!(&got.unwrap(), r);
     }
-    assert_eq!(s.get_recording(&t, &good[2499].id).await.unwrap(), good[2499]);
+    assert_eq!(
+        s.get_recording(&t, &good[2499].id).await.unwrap(),
+        good[2499]
+    );
 }
 
 /// Base time of the search fixture.
