@@ -5,6 +5,8 @@
 //! callvault-bench store-throughput [--mb 512] [--dir DIR] [--rounds 1] [--jobs 2]
 //! callvault-bench playback-ttfb    [--minutes 60] [--iterations 200] [--dir DIR]
 //! callvault-bench audit-append     [--entries 200000] [--writers 64] [--dir DIR]
+//! callvault-bench search           [--rows 2700000] [--backend sqlite|postgres] [--queries 300]
+//!                                  [--dir DIR] [--pg-url URL] [--batch 10000] [--keep true]
 //! ```
 //!
 //! Results go to stdout; `BENCHMARKS.md` at the repository root records a run.
@@ -13,6 +15,7 @@
 mod args;
 mod audit_append;
 mod playback;
+mod search;
 mod setup;
 mod stats;
 mod store_throughput;
@@ -23,9 +26,12 @@ const USAGE: &str = "usage:
   callvault-bench store-throughput [--mb N] [--dir DIR] [--rounds N] [--jobs N]
   callvault-bench playback-ttfb    [--minutes N] [--iterations N] [--dir DIR]
   callvault-bench audit-append     [--entries N] [--writers N] [--dir DIR]
+  callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
+                                   [--dir DIR] [--pg-url URL] [--batch N] [--keep true]
 
 DIR defaults to a fresh temporary directory under /var/tmp; data written there is removed
-at the end.";
+at the end (search --keep true keeps its SQLite file). search --backend postgres starts a
+hermetic PostgreSQL cluster (callvault-testkit) unless --pg-url is given.";
 
 fn main() -> Result<()> {
     let mut argv = std::env::args().skip(1);
@@ -43,6 +49,7 @@ fn main() -> Result<()> {
         "store-throughput" => rt.block_on(store_throughput::run(&args)),
         "playback-ttfb" => rt.block_on(playback::run(&args)),
         "audit-append" => rt.block_on(audit_append::run(&args)),
+        "search" => rt.block_on(search::run(&args)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -183,7 +183,13 @@ pub trait MetaBackend: Sealed + Send + Sync {
     async fn revoke_token(&self, id: &str, at: i64) -> Result<(), StoreError>;
 
     // --- recordings ---
-    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError>;
+    /// Inserts one recording; `Conflict` if its id or blob is taken.
+    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
+        self.insert_recordings(std::slice::from_ref(r)).await
+    }
+    /// Inserts `rows` in one transaction, all or nothing: if any row is refused (`Conflict`
+    /// for a taken id or blob, including one taken earlier in the same batch), none is stored.
+    async fn insert_recordings(&self, rows: &[Recording]) -> Result<(), StoreError>;
     async fn get_recording(
         &self,
         tenant: &TenantId,

@@ -97,7 +97,7 @@ async fn postgres_reopen_keeps_data() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn postgres_refuses_newer_schema() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 1000]);
+    assert_eq!(versions, [1, 2, 3, 1000]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -150,7 +150,7 @@ async fn postgres_nodes_opening_together_migrate_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2], "each migration applied exactly once");
+    assert_eq!(versions, [1, 2, 3], "each migration applied exactly once");
 }
 
 /// Two separate handles (two nodes, each with its own pool) append concurrently; the chain

@@ -29,6 +29,7 @@ mod tls;
 const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0001_init.sql"),
     include_str!("postgres/0002_leases.sql"),
+    include_str!("postgres/0003_search_indexes.sql"),
 ];
 
 // Advisory lock keys: database-wide, so every node using the database contends for the same
@@ -39,6 +40,10 @@ const AUDIT_LOCK: i64 = 0x0063_7661_7564_6974;
 /// Connections per handle (per node). Enough for a busy node; PostgreSQL's default
 /// `max_connections = 100` leaves room for a dozen nodes.
 const POOL_SIZE: usize = 8;
+
+/// Rows per multi-row INSERT in `insert_recordings`: bounds one statement's parameter arrays
+/// (about 1 KB per row) while keeping round trips few.
+const INSERT_CHUNK: usize = 1000;
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -568,35 +573,74 @@ impl MetaBackend for Postgres {
         )
     }
 
-    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
-        self.exec(
-            &format!(
-                "INSERT INTO recordings ({REC_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-            ),
-            &[
-                &r.id.to_string(),
-                &r.tenant.as_str(),
-                &r.blob.to_string(),
-                &r.header,
-                &r.key_id,
-                &r.container,
-                &r.codec,
-                &i64::from(r.channels),
-                &i64::from(r.sample_rate),
-                &u64_to_i64(r.duration_ms),
-                &u64_to_i64(r.size),
-                &r.started_at,
-                &r.direction.as_str(),
-                &r.caller_hash.as_ref().map(<[u8; 32]>::as_slice),
-                &r.caller_enc,
-                &r.agent_id,
-                &r.queue,
-                &r.external_call_id,
-                &r.created_at,
-            ],
-        )
-        .await
-        .map(drop)
+    async fn insert_recordings(&self, rows: &[Recording]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn().await?;
+        let tx = begin(&mut c).await?;
+        // Chunks of one multi-row INSERT each (one array per column), all in one transaction:
+        // the first refused row fails its statement, and dropping `tx` rolls everything back.
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
+            let tenants: Vec<&str> = chunk.iter().map(|r| r.tenant.as_str()).collect();
+            let blobs: Vec<String> = chunk.iter().map(|r| r.blob.to_string()).collect();
+            let headers: Vec<&[u8]> = chunk.iter().map(|r| r.header.as_slice()).collect();
+            let key_ids: Vec<i64> = chunk.iter().map(|r| r.key_id).collect();
+            let containers: Vec<&str> = chunk.iter().map(|r| r.container.as_str()).collect();
+            let codecs: Vec<&str> = chunk.iter().map(|r| r.codec.as_str()).collect();
+            let channels: Vec<i64> = chunk.iter().map(|r| i64::from(r.channels)).collect();
+            let rates: Vec<i64> = chunk.iter().map(|r| i64::from(r.sample_rate)).collect();
+            let durations: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.duration_ms)).collect();
+            let sizes: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.size)).collect();
+            let started: Vec<i64> = chunk.iter().map(|r| r.started_at).collect();
+            let directions: Vec<&str> = chunk.iter().map(|r| r.direction.as_str()).collect();
+            let caller_hashes: Vec<Option<&[u8]>> = chunk
+                .iter()
+                .map(|r| r.caller_hash.as_ref().map(<[u8; 32]>::as_slice))
+                .collect();
+            let caller_encs: Vec<Option<&[u8]>> =
+                chunk.iter().map(|r| r.caller_enc.as_deref()).collect();
+            let agents: Vec<Option<&str>> = chunk.iter().map(|r| r.agent_id.as_deref()).collect();
+            let queues: Vec<Option<&str>> = chunk.iter().map(|r| r.queue.as_deref()).collect();
+            let external: Vec<Option<&str>> = chunk
+                .iter()
+                .map(|r| r.external_call_id.as_deref())
+                .collect();
+            let created: Vec<i64> = chunk.iter().map(|r| r.created_at).collect();
+            tx_exec(
+                &tx,
+                &format!(
+                    "INSERT INTO recordings ({REC_COLS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[],
+                       $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[],
+                       $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::TEXT[],
+                       $14::BYTEA[], $15::BYTEA[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::BIGINT[])"
+                ),
+                &[
+                    &ids,
+                    &tenants,
+                    &blobs,
+                    &headers,
+                    &key_ids,
+                    &containers,
+                    &codecs,
+                    &channels,
+                    &rates,
+                    &durations,
+                    &sizes,
+                    &started,
+                    &directions,
+                    &caller_hashes,
+                    &caller_encs,
+                    &agents,
+                    &queues,
+                    &external,
+                    &created,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn get_recording(
@@ -617,33 +661,43 @@ impl MetaBackend for Postgres {
         tenant: &TenantId,
         f: &RecordingFilter,
     ) -> Result<Vec<Recording>, StoreError> {
-        let (after_t, after_id) = match &f.after {
-            Some((t, id)) => (Some(*t), Some(id.to_string())),
-            None => (None, None),
-        };
-        self.all(
-            &format!(
-                "SELECT {REC_COLS} FROM recordings WHERE tenant = $1
-                   AND ($2::BIGINT IS NULL OR started_at >= $2) AND ($3::BIGINT IS NULL OR started_at < $3)
-                   AND ($4::TEXT IS NULL OR queue = $4) AND ($5::TEXT IS NULL OR agent_id = $5)
-                   AND ($6::BYTEA IS NULL OR caller_hash = $6)
-                   AND ($7::BIGINT IS NULL OR (started_at, id) < ($7, $8::TEXT))
-                 ORDER BY started_at DESC, id DESC LIMIT $9"
-            ),
-            &[
-                &tenant.as_str(),
-                &f.from,
-                &f.to,
-                &f.queue,
-                &f.agent_id,
-                &f.caller_hash.as_ref().map(<[u8; 32]>::as_slice),
-                &after_t,
-                &after_id,
-                &i64::from(f.limit),
-            ],
-            rec_row,
-        )
-        .await
+        // Only the criteria given, as fixed fragments with numbered parameters: a catch-all
+        // `($n IS NULL OR col = $n)` lets a cached generic plan ignore the index of the one
+        // criterion given. The cursor is also a plain upper bound on `started_at`, which every
+        // index can use, plus the tie-break on `id`.
+        let tenant = tenant.as_str();
+        let hash = f.caller_hash.as_ref().map(<[u8; 32]>::as_slice);
+        let after = f.after.map(|(t, id)| (t, id.to_string()));
+        let limit = i64::from(f.limit);
+        let mut sql = format!("SELECT {REC_COLS} FROM recordings WHERE tenant = $1");
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+        if let Some(from) = &f.from {
+            add(&mut sql, &mut params, "started_at >=", from);
+        }
+        if let Some(to) = &f.to {
+            add(&mut sql, &mut params, "started_at <", to);
+        }
+        if let Some(queue) = &f.queue {
+            add(&mut sql, &mut params, "queue =", queue);
+        }
+        if let Some(agent) = &f.agent_id {
+            add(&mut sql, &mut params, "agent_id =", agent);
+        }
+        if let Some(hash) = &hash {
+            add(&mut sql, &mut params, "caller_hash =", hash);
+        }
+        if let Some((t, id)) = &after {
+            add(&mut sql, &mut params, "started_at <=", t);
+            params.push(id);
+            let n = params.len();
+            sql.push_str(&format!(" AND (started_at < ${} OR id < ${n})", n - 1));
+        }
+        params.push(&limit);
+        sql.push_str(&format!(
+            " ORDER BY started_at DESC, id DESC LIMIT ${}",
+            params.len()
+        ));
+        self.all(&sql, &params, rec_row).await
     }
 
     async fn count_recordings(&self) -> Result<u64, StoreError> {
@@ -819,4 +873,15 @@ impl MetaBackend for Postgres {
             .await?;
         Ok(n > 0)
     }
+}
+
+/// Appends ` AND {column_op} $n` for parameter `p`, numbered by its position.
+fn add<'a>(
+    sql: &mut String,
+    params: &mut Vec<&'a (dyn ToSql + Sync)>,
+    column_op: &str,
+    p: &'a (dyn ToSql + Sync),
+) {
+    params.push(p);
+    sql.push_str(&format!(" AND {column_op} ${}", params.len()));
 }

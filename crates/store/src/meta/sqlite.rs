@@ -8,6 +8,7 @@ use crate::StoreError;
 use crate::model::*;
 use callvault_audit::{Checkpoint, Entry, StoredEntry, chain_hash};
 use callvault_core::{RecordingId, TenantId, UserId, Username};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ const READERS: usize = 4;
 const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_init.sql"),
     include_str!("sqlite/0002_leases.sql"),
+    include_str!("sqlite/0003_search_indexes.sql"),
 ];
 
 pub(super) struct Sqlite {
@@ -522,12 +524,19 @@ impl MetaBackend for Sqlite {
         .await
     }
 
-    async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
-        let r = r.clone();
+    async fn insert_recordings(&self, rows: &[Recording]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.to_vec();
+        // One statement, prepared once, run per row inside the one write transaction: an error
+        // returns before the commit, and dropping the transaction rolls every row back.
         self.write(move |tx| {
-            one(tx.execute(
-                &format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
-                params![
+            let mut st = tx
+                .prepare_cached(&format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"))
+                .map_err(map_err)?;
+            for r in &rows {
+                st.execute(params![
                     r.id.to_string(),
                     r.tenant.as_str(),
                     r.blob.to_string(),
@@ -547,9 +556,10 @@ impl MetaBackend for Sqlite {
                     r.queue,
                     r.external_call_id,
                     r.created_at
-                ],
-            ))
-            .map(drop)
+                ])
+                .map_err(map_err)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -577,35 +587,10 @@ impl MetaBackend for Sqlite {
     ) -> Result<Vec<Recording>, StoreError> {
         let (tenant, f) = (tenant.as_str().to_owned(), f.clone());
         self.read(move |c| {
-            let (after_t, after_id) = match &f.after {
-                Some((t, id)) => (Some(*t), Some(id.to_string())),
-                None => (None, None),
-            };
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {REC_COLS} FROM recordings WHERE tenant = ?1
-                       AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR started_at < ?3)
-                       AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR agent_id = ?5)
-                       AND (?6 IS NULL OR caller_hash = ?6)
-                       AND (?7 IS NULL OR started_at < ?7 OR (started_at = ?7 AND id < ?8))
-                     ORDER BY started_at DESC, id DESC LIMIT ?9"
-                ))
-                .map_err(map_err)?;
+            let (sql, args) = search_sql(tenant, &f);
+            let mut st = c.prepare_cached(&sql).map_err(map_err)?;
             all(st
-                .query_map(
-                    params![
-                        tenant,
-                        f.from,
-                        f.to,
-                        f.queue,
-                        f.agent_id,
-                        f.caller_hash.map(|h| h.to_vec()),
-                        after_t,
-                        after_id,
-                        f.limit
-                    ],
-                    read(rec_row),
-                )
+                .query_map(rusqlite::params_from_iter(args), read(rec_row))
                 .map_err(map_err)?)
         })
         .await
@@ -817,4 +802,44 @@ fn insert_key(tx: &rusqlite::Transaction<'_>, k: &TenantKey) -> Result<(), Store
         ],
     ))
     .map(drop)
+}
+
+/// The search query for exactly the criteria `f` gives: fixed SQL fragments with `?`
+/// placeholders and their values, in order. A catch-all `(? IS NULL OR col = ?)` would keep the
+/// planner from using the index of the one criterion given. The cursor is also written as a
+/// plain upper bound on `started_at`, which every index can use, plus the tie-break on `id`.
+fn search_sql(tenant: String, f: &RecordingFilter) -> (String, Vec<Value>) {
+    let mut sql = format!("SELECT {REC_COLS} FROM recordings WHERE tenant = ?");
+    let mut args = vec![Value::Text(tenant)];
+    if let Some(from) = f.from {
+        sql.push_str(" AND started_at >= ?");
+        args.push(Value::Integer(from));
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND started_at < ?");
+        args.push(Value::Integer(to));
+    }
+    if let Some(queue) = &f.queue {
+        sql.push_str(" AND queue = ?");
+        args.push(Value::Text(queue.clone()));
+    }
+    if let Some(agent) = &f.agent_id {
+        sql.push_str(" AND agent_id = ?");
+        args.push(Value::Text(agent.clone()));
+    }
+    if let Some(hash) = f.caller_hash {
+        sql.push_str(" AND caller_hash = ?");
+        args.push(Value::Blob(hash.to_vec()));
+    }
+    if let Some((t, id)) = &f.after {
+        sql.push_str(" AND started_at <= ? AND (started_at < ? OR id < ?)");
+        args.extend([
+            Value::Integer(*t),
+            Value::Integer(*t),
+            Value::Text(id.to_string()),
+        ]);
+    }
+    sql.push_str(" ORDER BY started_at DESC, id DESC LIMIT ?");
+    args.push(Value::Integer(i64::from(f.limit)));
+    (sql, args)
 }

@@ -235,6 +235,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, recording_round_trip);
     check!(store, recording_get_is_tenant_scoped);
     check!(store, recording_duplicate_is_conflict);
+    check!(store, recording_batch_insert_is_all_or_nothing);
     check!(store, recording_search_by_each_criterion);
     check!(store, recording_search_time_range_is_half_open);
     check!(store, recording_search_all_filter_combinations);
@@ -821,6 +822,56 @@ async fn recording_duplicate_is_conflict(s: MetadataStore) {
         "refused recording",
     );
     assert_eq!(s.get_recording(&t, &r.id).await.unwrap(), r);
+}
+
+async fn recording_batch_insert_is_all_or_nothing(s: MetadataStore) {
+    let t = new_tenant(&s, "recbatch").await;
+    let all = |rows: &[Recording]| {
+        let s = s.clone();
+        let t = t.clone();
+        let ids: Vec<RecordingId> = rows.iter().map(|r| r.id).collect();
+        async move {
+            let mut found = Vec::new();
+            for id in ids {
+                found.push(s.get_recording(&t, &id).await);
+            }
+            found
+        }
+    };
+    // A duplicate id inside the batch, last: the rows before it must not stay behind.
+    let mut bad: Vec<Recording> = (0..5).map(|i| recording(&t, T0 + i)).collect();
+    let mut dup = recording(&t, T0 + 5);
+    dup.id = bad[1].id;
+    bad.push(dup);
+    expect_conflict(s.insert_recordings(&bad).await, "batch with a duplicate id");
+    for (i, r) in all(&bad[..5]).await.into_iter().enumerate() {
+        expect_not_found(r, &format!("row {i} of a refused batch"));
+    }
+    // A batch whose last row reuses the blob of a stored row is refused whole too.
+    let stored = recording(&t, T0 + 10);
+    s.insert_recording(&stored).await.unwrap();
+    let mut bad: Vec<Recording> = (0..3).map(|i| recording(&t, T0 + 20 + i)).collect();
+    bad[2].blob = stored.blob;
+    expect_conflict(
+        s.insert_recordings(&bad).await,
+        "batch reusing a stored blob",
+    );
+    for (i, r) in all(&bad).await.into_iter().enumerate() {
+        expect_not_found(r, &format!("row {i} of a batch refused on a stored blob"));
+    }
+    // The same rows, made unique, go in together; so does an empty batch (a no-op).
+    let good: Vec<Recording> = (0..2500).map(|i| recording(&t, T0 + 100 + i)).collect();
+    let before = s.count_recordings().await.unwrap();
+    s.insert_recordings(&good).await.unwrap();
+    s.insert_recordings(&[]).await.unwrap();
+    assert_eq!(s.count_recordings().await.unwrap(), before + 2500);
+    for (r, got) in good.iter().zip(all(&good[..10]).await) {
+        assert_eq!(&got.unwrap(), r);
+    }
+    assert_eq!(
+        s.get_recording(&t, &good[2499].id).await.unwrap(),
+        good[2499]
+    );
 }
 
 /// Base time of the search fixture.
