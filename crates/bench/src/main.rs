@@ -24,6 +24,7 @@ use anyhow::{Result, bail};
 
 const USAGE: &str = "usage:
   callvault-bench store-throughput [--mb N] [--dir DIR] [--rounds N] [--jobs N]
+  callvault-bench s3-throughput    [--mb N] [--jobs N] [--dir DIR]   (starts a 3-node Garage cluster)
   callvault-bench playback-ttfb    [--minutes N] [--iterations N] [--dir DIR]
   callvault-bench audit-append     [--entries N] [--writers N] [--dir DIR]
   callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
@@ -47,6 +48,7 @@ fn main() -> Result<()> {
     println!("# {} at start", setup::loadavg());
     match cmd.as_str() {
         "store-throughput" => rt.block_on(store_throughput::run(&args)),
+        "s3-throughput" => rt.block_on(store_throughput::run_s3(&args)),
         "playback-ttfb" => rt.block_on(playback::run(&args)),
         "audit-append" => rt.block_on(audit_append::run(&args)),
         "search" => rt.block_on(search::run(&args)),
