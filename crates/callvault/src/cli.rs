@@ -189,7 +189,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
             .await?;
         }
-        Cmd::Doctor { json } => return crate::doctor::run(&cfg, json),
+        Cmd::Doctor { json } => return crate::doctor::run(&cfg, json).await,
         Cmd::Tenant(c) => {
             let b = callvault_server::open(&cfg, false).await?;
             match c {

@@ -162,6 +162,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         keys,
         audit,
         metrics: Metrics::default(),
+        posture: Default::default(),
     });
     Ok(Bootstrapped {
         state,
@@ -170,8 +171,10 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
     })
 }
 
-/// Starts the periodic checkpoint signer (full nodes only).
+/// Starts the periodic jobs: the posture check (every node) and the checkpoint signer (full
+/// nodes only).
 pub fn start_background(b: &Bootstrapped) {
+    crate::posture::start_periodic(b.state.clone());
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(

@@ -29,6 +29,20 @@ pub struct Config {
     pub session: SessionConfig,
     pub grants: GrantConfig,
     pub login: LoginConfig,
+    pub posture: PostureConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostureConfig {
+    /// How often the server re-runs its posture checks.
+    pub interval_secs: u64,
+}
+
+impl Default for PostureConfig {
+    fn default() -> Self {
+        Self { interval_secs: 300 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -150,6 +164,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             grants: GrantConfig::default(),
             login: LoginConfig::default(),
+            posture: PostureConfig::default(),
         }
     }
 }
@@ -364,6 +379,11 @@ impl Config {
             return Err(ConfigError::Unsafe(
                 "session timeouts must be positive and the absolute one at least the idle one"
                     .into(),
+            ));
+        }
+        if self.posture.interval_secs == 0 {
+            return Err(ConfigError::Unsafe(
+                "`posture.interval_secs` must be at least 1".into(),
             ));
         }
         if !(30..=3600).contains(&self.grants.ttl_secs) {

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod posture;
 pub mod principal;
 pub mod provisioning;
 pub mod routes;

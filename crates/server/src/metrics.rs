@@ -25,7 +25,7 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, recordings: u64) -> String {
+    pub fn render(&self, recordings: u64, posture: &[crate::posture::Finding]) -> String {
         let mut s = String::new();
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(s, "# TYPE callvault_http_responses_total counter");
@@ -72,6 +72,17 @@ impl Metrics {
             s,
             "# TYPE callvault_recordings gauge\ncallvault_recordings {recordings}"
         );
+        let _ = writeln!(
+            s,
+            "# HELP callvault_posture_findings open posture findings by severity\n# TYPE callvault_posture_findings gauge"
+        );
+        for (sev, n) in crate::posture::counts(posture) {
+            let _ = writeln!(
+                s,
+                "callvault_posture_findings{{severity=\"{}\"}} {n}",
+                sev.as_str()
+            );
+        }
         s
     }
 }

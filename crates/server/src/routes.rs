@@ -138,6 +138,14 @@ pub fn table() -> Vec<Route> {
             "Prometheus metrics",
             get(ops::metrics),
         ),
+        r(
+            "get",
+            "/api/v1/posture",
+            Roles(ADMIN),
+            "Posture findings: what makes this deployment unsafe, with the fix",
+            get(ops::posture),
+        )
+        .res::<Vec<crate::posture::Finding>>(200, JSON),
         // Signing in
         r(
             "post",

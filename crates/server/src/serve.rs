@@ -58,6 +58,18 @@ struct Tls;
 pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Result<(), BootError> {
     let st = b.state.clone();
     let cfg = st.cfg.clone();
+    // A critical posture finding refuses to start, with the fix.
+    let critical: Vec<String> = crate::posture::static_checks(&cfg)
+        .into_iter()
+        .filter(|f| f.severity == crate::posture::Severity::Critical)
+        .map(|f| format!("[critical] {}: {} — fix: {}", f.id, f.explanation, f.fix))
+        .collect();
+    if !critical.is_empty() {
+        return Err(BootError::Other(format!(
+            "refusing to start:\n{}",
+            critical.join("\n")
+        )));
+    }
     let ingest_only = st.keys.is_none();
     let tls = if cfg.server.insecure_plaintext {
         None

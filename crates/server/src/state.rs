@@ -23,6 +23,8 @@ pub struct Inner {
     pub keys: Option<Keys>,
     pub audit: AuditLog,
     pub metrics: Metrics,
+    /// The findings of the last periodic posture check.
+    pub posture: Mutex<Vec<crate::posture::Finding>>,
 }
 
 impl Deref for AppState {

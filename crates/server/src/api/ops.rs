@@ -23,8 +23,19 @@ pub async fn metrics(State(st): State<AppState>, _m: Monitor) -> ApiResult<impl 
     let recordings = st.meta.count_recordings().await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(recordings),
+        st.metrics.render(
+            recordings,
+            &st.posture.lock().map(|p| p.clone()).unwrap_or_default(),
+        ),
     ))
+}
+
+/// Current posture findings, computed now (admins only: they say where the deployment is weak).
+pub async fn posture(
+    State(st): State<AppState>,
+    crate::principal::Admin(_): crate::principal::Admin,
+) -> ApiResult<axum::Json<Vec<crate::posture::Finding>>> {
+    Ok(axum::Json(crate::posture::all(&st).await?))
 }
 
 pub async fn openapi() -> impl IntoResponse {

@@ -1,0 +1,248 @@
+//! Posture: what makes this deployment unsafe, found by the same checks wherever they run —
+//! `callvault doctor`, at `serve` start (a critical finding refuses to start), periodically in
+//! the server (metrics `callvault_posture_findings{severity}`, an audit entry when the findings
+//! change) and on demand for admins (`GET /api/v1/posture`).
+
+use crate::config::{Config, Mode};
+use callvault_store::MetadataStore;
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Self::Info,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// One thing wrong, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Finding {
+    /// Stable identifier, e.g. `master_key_permissions`.
+    pub id: &'static str,
+    pub severity: Severity,
+    pub explanation: String,
+    pub fix: String,
+}
+
+fn mode(p: &Path) -> Option<u32> {
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// Checks of configuration and files: what `serve` can see before it opens anything.
+pub fn static_checks(cfg: &Config) -> Vec<Finding> {
+    let mut f = Vec::new();
+    let key = &cfg.keys.master_key_file;
+    match mode(key) {
+        None if cfg.mode == Mode::Full => f.push(Finding {
+            id: "master_key_missing",
+            severity: Severity::Critical,
+            explanation: format!("the master key file {} does not exist", key.display()),
+            fix: "run `callvault init`, or point keys.master_key_file at the key".into(),
+        }),
+        Some(m) if m & 0o077 != 0 => f.push(Finding {
+            id: "master_key_permissions",
+            severity: Severity::Critical,
+            explanation: format!(
+                "the master key file {} has mode {m:04o}: other users can read it",
+                key.display()
+            ),
+            fix: format!("chmod 600 {}", key.display()),
+        }),
+        _ => {}
+    }
+    if let Some(m) = mode(&cfg.data_dir).filter(|m| m & 0o077 != 0) {
+        f.push(Finding {
+            id: "data_dir_permissions",
+            severity: Severity::High,
+            explanation: format!(
+                "the data directory {} has mode {m:04o}",
+                cfg.data_dir.display()
+            ),
+            fix: format!("chmod 700 {}", cfg.data_dir.display()),
+        });
+    }
+    let (_, tls_key) = cfg.tls_paths();
+    if let Some(m) = mode(&tls_key).filter(|m| m & 0o077 != 0) {
+        f.push(Finding {
+            id: "tls_key_permissions",
+            severity: Severity::High,
+            explanation: format!("the TLS key {} has mode {m:04o}", tls_key.display()),
+            fix: format!("chmod 600 {}", tls_key.display()),
+        });
+    }
+    if cfg.tls.cert.is_none()
+        && !cfg.server.insecure_plaintext
+        && !cfg.server.listen.ip().is_loopback()
+    {
+        f.push(Finding {
+            id: "tls_self_signed",
+            severity: Severity::High,
+            explanation: format!(
+                "{} is reachable beyond loopback with the self-signed certificate from `callvault init`: clients cannot authenticate the server",
+                cfg.server.listen
+            ),
+            fix: "set tls.cert and tls.key to a certificate from your CA".into(),
+        });
+    }
+    if cfg.server.insecure_plaintext {
+        f.push(Finding {
+            id: "insecure_plaintext",
+            severity: Severity::Medium,
+            explanation:
+                "server.insecure_plaintext is on: traffic on the loopback listener is not encrypted"
+                    .into(),
+            fix: "remove server.insecure_plaintext unless a local TLS proxy fronts callvault"
+                .into(),
+        });
+    }
+    if cfg.audit.sink_file.is_none() {
+        f.push(Finding {
+            id: "audit_sink_default",
+            severity: Severity::Low,
+            explanation: "the external audit sink is the default file next to the data directory"
+                .into(),
+            fix: "set audit.sink_file to a file on another mount or host".into(),
+        });
+    }
+    f
+}
+
+/// Checks of what is stored: accounts and tokens.
+pub async fn live_checks(
+    meta: &MetadataStore,
+    now: i64,
+) -> Result<Vec<Finding>, callvault_store::StoreError> {
+    let mut f = Vec::new();
+    let users = meta.list_users(None).await?;
+    let without: Vec<_> = users
+        .iter()
+        .filter(|u| !u.disabled && u.totp_sealed.is_none())
+        .collect();
+    if !without.is_empty() {
+        let overdue = without
+            .iter()
+            .filter(|u| now - u.created_at > 7 * 86_400)
+            .count();
+        f.push(Finding {
+            id: "users_without_totp",
+            severity: if overdue > 0 { Severity::High } else { Severity::Medium },
+            explanation: format!(
+                "{} account(s) have no second factor yet ({overdue} created more than 7 days ago); they cannot use callvault until they enrol, but their one-time passwords are still valid",
+                without.len()
+            ),
+            fix: "have the users sign in and enrol an authenticator, or disable the accounts (DELETE /api/v1/users/{id})".into(),
+        });
+    }
+    let tokens = meta.list_tokens(None).await?;
+    let stale = tokens
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && t.expires_at <= now)
+        .count();
+    if stale > 0 {
+        f.push(Finding {
+            id: "stale_tokens",
+            severity: Severity::Low,
+            explanation: format!("{stale} API token(s) have expired but were never revoked"),
+            fix: "revoke them (DELETE /api/v1/tokens/{id}) so the list shows only live credentials"
+                .into(),
+        });
+    }
+    let long = tokens
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && t.expires_at - t.created_at > 366 * 86_400)
+        .count();
+    if long > 0 {
+        f.push(Finding {
+            id: "long_lived_tokens",
+            severity: Severity::Medium,
+            explanation: format!("{long} API token(s) live longer than a year"),
+            fix: "issue tokens for at most a year and rotate them".into(),
+        });
+    }
+    Ok(f)
+}
+
+/// How many findings of each severity, for the metrics.
+pub fn counts(findings: &[Finding]) -> [(Severity, usize); 5] {
+    Severity::ALL.map(|s| (s, findings.iter().filter(|f| f.severity == s).count()))
+}
+
+/// Everything: configuration, files and stored state.
+pub async fn all(st: &crate::state::AppState) -> Result<Vec<Finding>, callvault_store::StoreError> {
+    let mut f = static_checks(&st.cfg);
+    f.extend(live_checks(&st.meta, crate::principal::now()).await?);
+    f.sort_by_key(|x| std::cmp::Reverse(x.severity));
+    Ok(f)
+}
+
+/// Re-checks every `posture.interval_secs`; keeps the result for metrics and records in the
+/// audit record whenever the set of findings changes.
+pub fn start_periodic(st: crate::state::AppState) {
+    let every = std::time::Duration::from_secs(st.cfg.posture.interval_secs);
+    tokio::spawn(async move {
+        let mut last: Option<Vec<&'static str>> = None;
+        loop {
+            match all(&st).await {
+                Ok(found) => {
+                    let ids: Vec<&'static str> = found.iter().map(|f| f.id).collect();
+                    if last.as_ref() != Some(&ids) {
+                        let ev = crate::audit_log::Event {
+                            actor: "system".into(),
+                            action: "posture.change",
+                            result: "ok",
+                            details: Some(serde_json::json!({
+                                "findings": found.iter().map(|f| serde_json::json!({ "id": f.id, "severity": f.severity })).collect::<Vec<_>>()
+                            })),
+                            ..Default::default()
+                        };
+                        if let Err(e) = st.audit.record(ev).await {
+                            tracing::error!(error = %e, "could not record a posture change");
+                        } else {
+                            last = Some(ids);
+                        }
+                    }
+                    for f in found.iter().filter(|f| f.severity >= Severity::High) {
+                        tracing::warn!(
+                            id = f.id,
+                            severity = f.severity.as_str(),
+                            "posture finding: {}",
+                            f.explanation
+                        );
+                    }
+                    if let Ok(mut p) = st.posture.lock() {
+                        *p = found;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "posture check failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
