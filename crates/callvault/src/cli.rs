@@ -40,6 +40,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Look at a deployment from outside, without credentials, as a scanner would; exits 1 if
+    /// anything is exposed.
+    Probe {
+        /// e.g. https://callvault.example.org:8443
+        url: String,
+        #[arg(long)]
+        json: bool,
+    },
     #[command(subcommand)]
     Tenant(TenantCmd),
     #[command(subcommand)]
@@ -170,6 +178,10 @@ fn keys(b: &Bootstrapped) -> Result<&callvault_server::state::Keys> {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // The probe looks at someone else's deployment: it needs no local config.
+    if let Cmd::Probe { url, json } = &cli.cmd {
+        return crate::probe::run(url, *json).await;
+    }
     let cfg = load(&cli)?;
     match cli.cmd {
         Cmd::Init => {
@@ -189,6 +201,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
             .await?;
         }
+        Cmd::Probe { .. } => unreachable!("handled above"),
         Cmd::Doctor { json } => return crate::doctor::run(&cfg, json).await,
         Cmd::Tenant(c) => {
             let b = callvault_server::open(&cfg, false).await?;

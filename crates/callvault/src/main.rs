@@ -4,6 +4,7 @@
 
 mod cli;
 mod doctor;
+mod probe;
 
 use clap::Parser;
 
