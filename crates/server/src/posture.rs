@@ -131,6 +131,49 @@ pub fn static_checks(cfg: &Config) -> Vec<Finding> {
             fix: "set audit.sink_file to a file on another mount or host".into(),
         });
     }
+    if let (true, Some(url)) = (cfg.metadata.backend == "postgres", &cfg.metadata.url) {
+        use secrecy::ExposeSecret;
+        let url = url.expose_secret();
+        let host = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['/', '?']).next())
+            .and_then(|a| a.rsplit('@').next())
+            .map(|h| {
+                h.rsplit_once(':')
+                    .map_or(h, |(h, _)| h)
+                    .trim_matches(['[', ']'])
+            })
+            .unwrap_or("");
+        let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
+        if url.contains("sslmode=disable") && !local {
+            f.push(Finding {
+                id: "postgres_without_tls",
+                severity: Severity::High,
+                explanation: format!("PostgreSQL at {host} is reached without TLS: metadata, sealed keys and the audit record cross the network in clear"),
+                fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
+            });
+        } else if url.contains("sslmode=require") {
+            f.push(Finding {
+                id: "postgres_tls_unverified",
+                severity: Severity::Medium,
+                explanation: "PostgreSQL TLS is not verified (sslmode=require): a machine in the middle can pose as the database".into(),
+                fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
+            });
+        }
+    }
+    if std::env::var(crate::config::ENV_LOG)
+        .is_ok_and(|v| v.contains("debug") || v.contains("trace"))
+    {
+        f.push(Finding {
+            id: "debug_logging",
+            severity: Severity::Low,
+            explanation:
+                "debug logging is on: logs grow fast and carry more detail than operations need"
+                    .into(),
+            fix: "unset CALLVAULT_LOG or set it to info".into(),
+        });
+    }
     f
 }
 
@@ -245,4 +288,57 @@ pub fn start_periodic(st: crate::state::AppState) {
             tokio::time::sleep(every).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_db(url: &str) -> Vec<&'static str> {
+        let env = [
+            (
+                "CALLVAULT_METADATA__BACKEND".to_string(),
+                "postgres".to_string(),
+            ),
+            ("CALLVAULT_METADATA__URL".to_string(), url.to_string()),
+        ];
+        let cfg = Config::load(None, env).unwrap();
+        static_checks(&cfg)
+            .into_iter()
+            .map(|f| f.id)
+            .filter(|id| id.starts_with("postgres"))
+            .collect()
+    }
+
+    #[test]
+    fn postgres_transport_is_judged_by_where_it_goes() {
+        assert_eq!(
+            with_db("postgres://u:p@db.internal:5432/cv?sslmode=disable"),
+            ["postgres_without_tls"]
+        );
+        assert_eq!(
+            with_db("postgres://u:p@127.0.0.1:5432/cv?sslmode=disable"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            with_db("postgres://u:p@db.internal/cv?sslmode=require"),
+            ["postgres_tls_unverified"]
+        );
+        assert_eq!(
+            with_db("postgres://u:p@db.internal/cv?sslmode=verify-full&sslrootcert=/ca.pem"),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn severities_order_from_info_to_critical() {
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+        let f = vec![Finding {
+            id: "x",
+            severity: Severity::High,
+            explanation: String::new(),
+            fix: String::new(),
+        }];
+        assert_eq!(counts(&f)[3], (Severity::High, 1));
+    }
 }
