@@ -12,12 +12,21 @@ use std::sync::Arc;
 /// Writes a self-signed certificate for loopback names. Good for the embedded default;
 /// `doctor` reports it when the listener is reachable beyond loopback.
 pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), String> {
-    let ck = rcgen::generate_simple_self_signed(vec![
+    let mut params = rcgen::CertificateParams::new(vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ])
     .map_err(|e| format!("generating a certificate: {e}"))?;
+    // Short-lived like a public certificate (CA/Browser Forum: at most 398 days), so scanners
+    // and `doctor` see a sane validity and an operator renews rather than forgets it.
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(397);
+    let key_pair = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
+    let certificate = params
+        .self_signed(&key_pair)
+        .map_err(|e| format!("generating a certificate: {e}"))?;
     if let Some(dir) = cert.parent() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -25,8 +34,8 @@ pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), String> {
             .create(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    write_private(key, ck.key_pair.serialize_pem().as_bytes())?;
-    write_private(cert, ck.cert.pem().as_bytes())
+    write_private(key, key_pair.serialize_pem().as_bytes())?;
+    write_private(cert, certificate.pem().as_bytes())
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -62,5 +71,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
         .with_single_cert(certs, key)
         .map_err(|e| format!("tls: certificate and key do not match or are unsupported: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The server's order of suites wins (strongest first), not whatever a client prefers.
+    cfg.ignore_client_order = true;
     Ok(Arc::new(cfg))
 }
