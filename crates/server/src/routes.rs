@@ -23,13 +23,19 @@ pub enum Access {
 }
 
 type Schemas = Vec<(String, RefOr<Schema>)>;
-type SchemaFn = fn(&mut Schemas) -> String;
+/// Registers a body's schema (and what it refers to) and returns the schema to embed.
+type SchemaFn = fn(&mut Schemas) -> Value;
 
-fn schema<T: ToSchema>(out: &mut Schemas) -> String {
+fn schema<T: ToSchema>(out: &mut Schemas) -> Value {
     let name = T::name().into_owned();
     out.push((name.clone(), T::schema()));
     T::schemas(out);
-    name
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// A JSON array of `T`. (Every `Vec<T>` is named "Vec" by utoipa, so lists are inlined.)
+fn list<T: ToSchema>(out: &mut Schemas) -> Value {
+    json!({ "type": "array", "items": schema::<T>(out) })
 }
 
 pub struct Route {
@@ -92,6 +98,10 @@ impl Route {
         self.response = (status, Some((content_type, schema::<T>)));
         self
     }
+    fn res_list<T: ToSchema>(mut self, status: u16, content_type: &'static str) -> Self {
+        self.response = (status, Some((content_type, list::<T>)));
+        self
+    }
     fn status(mut self, status: u16) -> Self {
         self.response = (status, None);
         self
@@ -145,7 +155,7 @@ pub fn table() -> Vec<Route> {
             "Posture findings: what makes this deployment unsafe, with the fix",
             get(ops::posture),
         )
-        .res::<Vec<crate::posture::Finding>>(200, JSON),
+        .res_list::<crate::posture::Finding>(200, JSON),
         // Signing in
         r(
             "post",
@@ -244,7 +254,7 @@ pub fn table() -> Vec<Route> {
             get(audit::query),
         )
         .query::<audit::AuditQuery>()
-        .res::<Vec<audit::AuditEntry>>(200, JSON),
+        .res_list::<audit::AuditEntry>(200, JSON),
         r(
             "post",
             "/api/v1/audit/verify",
@@ -261,7 +271,7 @@ pub fn table() -> Vec<Route> {
             "List tenants",
             get(admin::list_tenants),
         )
-        .res::<Vec<admin::TenantView>>(200, JSON),
+        .res_list::<admin::TenantView>(200, JSON),
         r(
             "post",
             "/api/v1/tenants",
@@ -286,7 +296,7 @@ pub fn table() -> Vec<Route> {
             "List users",
             get(admin::list_users),
         )
-        .res::<Vec<admin::UserView>>(200, JSON),
+        .res_list::<admin::UserView>(200, JSON),
         r(
             "post",
             "/api/v1/users",
@@ -319,7 +329,7 @@ pub fn table() -> Vec<Route> {
             "List API tokens",
             get(admin::list_tokens),
         )
-        .res::<Vec<admin::TokenView>>(200, JSON),
+        .res_list::<admin::TokenView>(200, JSON),
         r(
             "post",
             "/api/v1/tokens",
@@ -389,22 +399,31 @@ pub fn openapi_json() -> String {
             op["parameters"] = Value::Array(params);
         }
         if let Some((ct, f)) = r.request {
-            let name = f(&mut schemas);
-            op["requestBody"] = json!({ "required": true, "content": { ct: { "schema": { "$ref": format!("#/components/schemas/{name}") } } } });
+            op["requestBody"] =
+                json!({ "required": true, "content": { ct: { "schema": f(&mut schemas) } } });
         }
         let (status, body) = r.response;
         let mut ok = json!({ "description": "success" });
         if let Some((ct, f)) = body {
-            let name = f(&mut schemas);
-            ok["content"] =
-                json!({ ct: { "schema": { "$ref": format!("#/components/schemas/{name}") } } });
+            ok["content"] = json!({ ct: { "schema": f(&mut schemas) } });
         }
         let error = json!({ "description": "error", "content": { JSON: { "schema": { "$ref": format!("#/components/schemas/{err}") } } } });
         op["responses"][status.to_string()] = ok;
-        op["responses"]["400"] = error.clone();
+        // Every error any route can answer, in the one error format.
+        let mut errors = vec![400, 401, 404, 500, 503];
+        if r.request.is_some() {
+            errors.extend([409, 413, 415, 422]);
+        }
+        if r.path.starts_with("/api/v1/playback") {
+            errors.push(416);
+        }
         if r.access != Access::Public {
-            op["responses"]["401"] = error.clone();
-            op["responses"]["403"] = error.clone();
+            errors.push(403);
+        }
+        for code in errors {
+            op["responses"][code.to_string()] = error.clone();
+        }
+        if r.access != Access::Public {
             op["security"] = json!([{ "bearer": [] }, { "session": [] }]);
             op["x-callvault-roles"] = match r.access {
                 Access::Roles(roles) => json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()),

@@ -15,12 +15,14 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries after this sequence number (for paging).
+    #[param(maximum = 9223372036854775807_i64)]
     pub after_seq: Option<u64>,
     pub action: Option<String>,
     pub actor: Option<String>,
     pub target: Option<String>,
     pub tenant: Option<String>,
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -47,6 +49,12 @@ pub async fn query(
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be between 1 and 1000"));
+    }
+    // Sequence numbers are stored as signed 64-bit integers.
+    if q.after_seq.is_some_and(|s| i64::try_from(s).is_err()) {
+        return Err(ApiError::bad_request(
+            "`after_seq` is larger than any entry can be",
+        ));
     }
     // A tenant's auditor sees only that tenant's entries.
     let tenant = match (&p.tenant, q.tenant) {

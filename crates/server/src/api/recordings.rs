@@ -221,6 +221,7 @@ pub struct SearchRequest {
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// 1 to 500, default 50.
+    #[schema(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
