@@ -204,19 +204,7 @@ async fn rotated_tenant_key_encrypts_new_recordings_and_old_ones_still_play() {
     assert_eq!((key_of(&old), key_of(&new)), (1, 2));
     for (id, audio) in [(old, old_audio), (new, new_audio)] {
         let url = s.url(&nurse.grant(&s, &id).await);
-        assert_eq!(
-            nurse
-                .client
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap()
-                .as_ref(),
-            audio.as_slice()
-        );
+        assert_eq!(nurse.play(&url).await.as_slice(), audio.as_slice());
     }
     // The caller-number search key did not change with the key pair.
     let page = ok_json(

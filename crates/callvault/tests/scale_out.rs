@@ -141,16 +141,7 @@ async fn two_nodes_on_one_database_are_one_system() {
     assert_eq!(page["items"][0]["id"], id.as_str());
     let grant = nurse.grant(&b, &id).await;
     assert_eq!(
-        nurse
-            .client
-            .get(a.url(&grant))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .as_ref(),
+        nurse.play(&a.url(&grant)).await.as_slice(),
         audio.as_slice()
     );
 
@@ -230,19 +221,7 @@ async fn two_nodes_on_one_database_are_one_system() {
     let audio = testgen::wav(Codec::Mulaw, 1, 8000, 16_000, 77);
     let id = b.upload_ok(&rec, &audio, meta("+46709999999")).await;
     let url = nurse.grant(&a, &id).await;
-    assert_eq!(
-        nurse
-            .client
-            .get(a.url(&url))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .as_ref(),
-        audio.as_slice()
-    );
+    assert_eq!(nurse.play(&a.url(&url)).await.as_slice(), audio.as_slice());
     let old = nurse.grant(&b, &ids[0]).await;
     assert_eq!(
         nurse.client.get(b.url(&old)).send().await.unwrap().status(),

@@ -90,13 +90,7 @@ async fn postgres_reopen_keeps_data() {
     let s = open(&db).await;
     assert_eq!(s.audit_head().await.unwrap().unwrap(), more[0]);
     let c = db.connect().await;
-    let versions: Vec<i64> = c
-        .query("SELECT version FROM schema_version ORDER BY version", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions: Vec<i64> = schema_versions(&c).await;
     assert_eq!(versions, [1, 2, 3]);
 }
 
@@ -120,13 +114,7 @@ async fn postgres_refuses_newer_schema() {
         Ok(_) => panic!("expected SchemaTooNew, got a store"),
     }
     // Refusing must not have touched the versions.
-    let versions: Vec<i64> = c
-        .query("SELECT version FROM schema_version ORDER BY version", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions: Vec<i64> = schema_versions(&c).await;
     assert_eq!(versions, [1, 2, 3, 1000]);
 }
 
@@ -143,13 +131,7 @@ async fn postgres_nodes_opening_together_migrate_once() {
         o.await.unwrap().unwrap();
     }
     let c = db.connect().await;
-    let versions: Vec<i64> = c
-        .query("SELECT version FROM schema_version ORDER BY version", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions: Vec<i64> = schema_versions(&c).await;
     assert_eq!(versions, [1, 2, 3], "each migration applied exactly once");
 }
 
@@ -332,4 +314,14 @@ async fn postgres_tls_modes() {
         !all_tls(&admin, &db.name).await,
         "sslmode=disable is plaintext"
     );
+}
+
+/// The migrations recorded as applied, in order.
+async fn schema_versions(c: &tokio_postgres::Client) -> Vec<i64> {
+    c.query("SELECT version FROM schema_version ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }

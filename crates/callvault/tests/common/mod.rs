@@ -364,6 +364,13 @@ pub struct User {
 }
 
 impl User {
+    /// Fetches a whole playback URL (absolute) and returns its body.
+    pub async fn play(&self, url: &str) -> Vec<u8> {
+        let r = self.client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "playing {url}");
+        r.bytes().await.unwrap().to_vec()
+    }
+
     /// States a purpose and returns the playback URL path.
     pub async fn grant(&self, s: &Server, id: &str) -> String {
         let v: Value = ok_json(
