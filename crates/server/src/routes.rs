@@ -407,7 +407,7 @@ pub fn openapi_json() -> String {
         if let Some((ct, f)) = body {
             ok["content"] = json!({ ct: { "schema": f(&mut schemas) } });
         }
-        let error = json!({ "description": "error", "content": { JSON: { "schema": { "$ref": format!("#/components/schemas/{err}") } } } });
+        let error = json!({ "description": "error", "content": { JSON: { "schema": err } } });
         op["responses"][status.to_string()] = ok;
         // Every error any route can answer, in the one error format.
         let mut errors = vec![400, 401, 404, 500, 503];
