@@ -287,7 +287,7 @@ pub trait MetaBackend: Sealed + Send + Sync {
         by: &str,
         at: i64,
     ) -> Result<(), StoreError>;
-    /// What the tenant stores now, and how many recordings it erased in `[since, now)`.
+    /// What the tenant stores now, and how many recordings it erased in `[since, now]`.
     async fn tenant_stats(
         &self,
         tenant: &TenantId,

@@ -1179,7 +1179,7 @@ impl MetaBackend for Postgres {
             .await?;
         let erased = self
             .one(
-                "SELECT COUNT(*) FROM erasures WHERE tenant = $1 AND erased_at >= $2 AND erased_at < $3",
+                "SELECT COUNT(*) FROM erasures WHERE tenant = $1 AND erased_at >= $2 AND erased_at <= $3",
                 &[&tenant.as_str(), &since, &now],
                 first_int,
             )

@@ -1086,7 +1086,7 @@ impl MetaBackend for Sqlite {
                 |r| r.get(0),
             ))?;
             let erased = one(c.query_row(
-                "SELECT COUNT(*) FROM erasures WHERE tenant = ?1 AND erased_at >= ?2 AND erased_at < ?3",
+                "SELECT COUNT(*) FROM erasures WHERE tenant = ?1 AND erased_at >= ?2 AND erased_at <= ?3",
                 params![tenant, since, now],
                 |r| r.get(0),
             ))?;
