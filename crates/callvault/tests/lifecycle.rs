@@ -53,7 +53,7 @@ async fn ids(u: &User, s: &Server, criteria: Value) -> BTreeSet<String> {
 fn retention_run(s: &Server, args: &[&str]) -> Value {
     let mut all = vec!["retention", "run"];
     all.extend_from_slice(args);
-    let out = cli(s.root(), &[], &all);
+    let out = s.cli(&all);
     assert!(out.status.success(), "{out:?}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -817,7 +817,7 @@ async fn subject_access_archive_holds_exactly_the_callers_calls_and_accesses_and
     );
 
     // The signature verifies with the published key, and any change is caught.
-    let key = cli(s.root(), &[], &["export", "public-key"]);
+    let key = s.cli(&["export", "public-key"]);
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
     let ok = cli(
         s.root(),
@@ -852,10 +852,12 @@ async fn subject_access_archive_holds_exactly_the_callers_calls_and_accesses_and
     // The caller number is nowhere in clear: not in the data directory (database, blobs), not
     // in the log — after upload, search, hold, erasure request and export.
     let _ = ids(&nurse, &s, json!({ "caller_number": caller })).await;
-    for f in files_under(&s.data())
-        .into_iter()
-        .chain([s.root().join("server.log")])
-    {
+    let stored: Vec<_> = s
+        .storage_dirs()
+        .iter()
+        .flat_map(|d| files_under(d))
+        .collect();
+    for f in stored.into_iter().chain([s.root().join("server.log")]) {
         let bytes = std::fs::read(&f).unwrap_or_default();
         assert!(
             !contains(&bytes, b"46705123456"),
@@ -863,4 +865,41 @@ async fn subject_access_archive_holds_exactly_the_callers_calls_and_accesses_and
             f.display()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_stored_by_an_ingest_node_become_findable_after_a_retention_run() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let po = s
+        .user(&admin, "po1", "privacy_officer", Some("region-a"))
+        .await;
+    let rec = s.token(&admin, "recorder", Some("region-a")).await;
+    // An ingest node holds no master key, so it cannot compute the keyed hash.
+    let dir = s.stop();
+    let key = dir.path().join("keys/master.key");
+    let hidden = dir.path().join("master.key.elsewhere");
+    std::fs::rename(&key, &hidden).unwrap();
+    let ingest = Server::start_in(dir, &[("CALLVAULT_MODE", "ingest")]);
+    let audio = testgen::wav(Codec::Mulaw, 1, 8000, 8000, 5);
+    let id = ingest.upload_ok(&rec, &audio, meta("+46706000001")).await;
+    let dir = ingest.stop();
+    std::fs::rename(&hidden, &key).unwrap();
+    let s = Server::start_in(dir, &[]);
+    // The sessions live in the database, so the officer is still signed in.
+    let by_number = json!({ "caller_number": "+46706000001" });
+    assert!(
+        ids(&po, &s, by_number.clone()).await.is_empty(),
+        "not findable yet"
+    );
+    let run = retention_run(&s, &["--dry-run"]);
+    assert_eq!(
+        run["caller_hashes_added"].as_u64(),
+        Some(0),
+        "a dry run changes nothing"
+    );
+    let run = retention_run(&s, &[]);
+    assert_eq!(run["caller_hashes_added"].as_u64(), Some(1), "{run}");
+    assert_eq!(ids(&po, &s, by_number).await, BTreeSet::from([id]));
 }

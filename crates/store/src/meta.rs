@@ -287,6 +287,20 @@ pub trait MetaBackend: Sealed + Send + Sync {
         by: &str,
         at: i64,
     ) -> Result<(), StoreError>;
+    /// Up to `limit` recordings of the tenant that carry an encrypted caller number but no
+    /// keyed hash (stored by an ingest node, which has no hash key).
+    async fn recordings_without_caller_hash(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<Recording>, StoreError>;
+    /// Sets the keyed hash of a recording that has none (never overwrites one).
+    async fn set_caller_hash(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+        hash: &[u8; 32],
+    ) -> Result<(), StoreError>;
     /// What the tenant stores now, and how many recordings it erased in `[since, now]`.
     async fn tenant_stats(
         &self,

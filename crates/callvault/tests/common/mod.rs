@@ -173,6 +173,13 @@ impl Server {
         }
     }
 
+    /// Runs a CLI verb against this deployment, on its backends (scale-out ones included).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let env: Vec<(String, String)> = self.scale_out.iter().flat_map(ScaleOut::env).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        cli(self.root(), &env, args)
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }

@@ -7,6 +7,7 @@ pub mod erase;
 pub mod export;
 pub mod policy;
 pub mod posture;
+pub mod pseudonym;
 pub mod retention;
 
 use crate::error::ApiResult;

@@ -28,6 +28,8 @@ pub struct RunReport {
     pub batches: u64,
     /// Payload blobs deleted, including any left over from earlier runs.
     pub blobs_deleted: u64,
+    /// Keyed caller hashes added to recordings an ingest node stored (see `pseudonym`).
+    pub caller_hashes_added: u64,
 }
 
 /// One retention run over every tenant, as `actor`, judging expiry at `now`.
@@ -44,6 +46,9 @@ pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResu
     };
     for tenant in st.meta.list_tenants().await? {
         report.tenants += 1;
+        if !dry_run {
+            report.caller_hashes_added += super::pseudonym::backfill(st, &tenant.id).await?;
+        }
         let mut after = None;
         loop {
             // A real run always reads the first page: the previous page is gone.
@@ -96,12 +101,16 @@ pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResu
     Ok(report)
 }
 
-/// Runs retention every `retention.interval_secs` on whichever node holds the lease.
+/// Runs retention every `retention.interval_secs` (the first time one interval after start) on
+/// whichever node holds the lease.
 pub fn start_job(st: AppState) {
     let every = Duration::from_secs(st.cfg.retention.interval_secs.max(1));
     let node = format!("node-{:016x}", rand::random::<u64>());
     tokio::spawn(async move {
         loop {
+            // First run one interval after start: a node that restarts in a loop does not
+            // erase in a loop, and a restarted node is inspectable before its first run.
+            tokio::time::sleep(every).await;
             let now = st.clock.now();
             let ttl = 3 * i64::try_from(every.as_secs()).unwrap_or(i64::MAX / 4);
             match st.meta.try_lease(RETENTION_LEASE, &node, now, ttl).await {
@@ -119,7 +128,6 @@ pub fn start_job(st: AppState) {
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "retention lease failed"),
             }
-            tokio::time::sleep(every).await;
         }
     });
 }

@@ -1157,6 +1157,36 @@ impl MetaBackend for Postgres {
         Err(StoreError::Conflict(APPROVAL_REFUSED.into()))
     }
 
+    async fn recordings_without_caller_hash(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<Recording>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {REC_COLS} FROM recordings WHERE tenant = $1 AND caller_hash IS NULL AND caller_enc IS NOT NULL LIMIT $2"
+            ),
+            &[&tenant.as_str(), &i64::from(limit)],
+            rec_row,
+        )
+        .await
+    }
+
+    async fn set_caller_hash(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+        hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        changed(
+            self.exec(
+                "UPDATE recordings SET caller_hash = $3 WHERE tenant = $1 AND id = $2 AND caller_hash IS NULL",
+                &[&tenant.as_str(), &id.to_string(), &hash.as_slice()],
+            )
+            .await?,
+        )
+    }
+
     async fn tenant_stats(
         &self,
         tenant: &TenantId,

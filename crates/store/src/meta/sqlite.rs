@@ -1062,6 +1062,39 @@ impl MetaBackend for Sqlite {
         .await
     }
 
+    async fn recordings_without_caller_hash(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<Recording>, StoreError> {
+        let tenant = tenant.as_str().to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {REC_COLS} FROM recordings WHERE tenant = ?1 AND caller_hash IS NULL AND caller_enc IS NOT NULL LIMIT ?2"
+                ))
+                .map_err(map_err)?;
+            all(st.query_map(params![tenant, limit], read(rec_row)).map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn set_caller_hash(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+        hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        let (tenant, id, hash) = (tenant.as_str().to_owned(), id.to_string(), hash.to_vec());
+        self.write(move |tx| {
+            changed(one(tx.execute(
+                "UPDATE recordings SET caller_hash = ?3 WHERE tenant = ?1 AND id = ?2 AND caller_hash IS NULL",
+                params![tenant, id, hash],
+            ))?)
+        })
+        .await
+    }
+
     async fn tenant_stats(
         &self,
         tenant: &TenantId,

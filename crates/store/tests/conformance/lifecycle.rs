@@ -23,6 +23,46 @@ pub(super) async fn suite(store: &MetadataStore) {
     );
     check!(store, erasure_needs_a_second_officer);
     check!(store, tenant_stats_count_classes_holds_and_erasures);
+    check!(
+        store,
+        caller_hash_backfill_finds_and_fills_only_missing_hashes
+    );
+}
+
+async fn caller_hash_backfill_finds_and_fills_only_missing_hashes(s: MetadataStore) {
+    let t = new_tenant(&s, "backfill").await;
+    let missing = Recording {
+        caller_enc: Some(vec![1, 2, 3]),
+        ..rec(&t, T0, None, None)
+    };
+    let hashed = Recording {
+        caller_enc: Some(vec![4, 5, 6]),
+        caller_hash: Some(h32()),
+        ..rec(&t, T0, None, None)
+    };
+    let no_number = rec(&t, T0, None, None);
+    s.insert_recordings(&[missing.clone(), hashed.clone(), no_number])
+        .await
+        .unwrap();
+    let found = s.recordings_without_caller_hash(&t, 100).await.unwrap();
+    assert_eq!(found, vec![missing.clone()]);
+    let h = h32();
+    s.set_caller_hash(&t, &missing.id, &h).await.unwrap();
+    assert!(
+        s.recordings_without_caller_hash(&t, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get_recording(&t, &missing.id).await.unwrap().caller_hash,
+        Some(h)
+    );
+    expect_not_found(
+        s.set_caller_hash(&t, &hashed.id, &h).await,
+        "a hash is never overwritten",
+    );
+    assert_eq!(s.get_recording(&t, &hashed.id).await.unwrap(), hashed);
 }
 
 fn policy(t: &TenantId, queue: &str, class: &str) -> RecordingPolicy {
