@@ -246,6 +246,20 @@ async fn accesses(st: &AppState, id: &str) -> ApiResult<Vec<Access>> {
 mod tests {
     use super::*;
 
+    /// The test vector of docs/FORMAT.md, cross-checked with Python's `cryptography` package.
+    #[test]
+    fn test_vector() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let want = "callvault-subject-access-v1\n\
+            ed25519 6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw= \
+            IZWn/3D/xvsW5g2k3ENM7/8R1NYz1wbTHbXPTbK5KFgvIvs+C+ep2WXbgqIS7PFQFhBtevxbiH0Wx7Wikd57AQ==\n\
+            {\"recordings\":[]}";
+        assert_eq!(
+            String::from_utf8(seal(&key, br#"{"recordings":[]}"#)).unwrap(),
+            want
+        );
+    }
+
     #[test]
     fn a_sealed_archive_verifies_and_any_change_is_caught() {
         let key = SigningKey::from_bytes(&[7; 32]);
