@@ -60,3 +60,6 @@ CREATE TABLE blob_deletions (
   blob TEXT COLLATE "C" PRIMARY KEY,
   queued_at BIGINT NOT NULL
 );
+-- Erasing a recording deletes its grants, and the foreign key makes the database look for them
+-- on every deleted row: without this index, each erasure would scan every grant ever issued.
+CREATE INDEX grants_by_recording ON grants(recording);
