@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod ops;
 pub mod playback;
+pub mod privacy;
 pub mod recordings;
 pub mod session;
 

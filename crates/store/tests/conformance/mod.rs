@@ -44,6 +44,9 @@ macro_rules! check {
     };
 }
 
+// After the macro, which it uses.
+mod lifecycle;
+
 // ---- helpers -------------------------------------------------------------------------------
 
 /// 12 random lowercase hex digits.
@@ -169,6 +172,7 @@ fn recording(tenant: &TenantId, started_at: i64) -> Recording {
         queue: None,
         external_call_id: None,
         created_at: started_at + 70,
+        retention_class: None,
     }
 }
 
@@ -248,6 +252,8 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, grant_create_and_get);
     check!(store, grant_unknown_is_not_found);
     check!(store, grant_duplicate_is_conflict);
+    // lifecycle
+    lifecycle::suite(&store).await;
     // audit: the chain is global, so these run in this order on a fresh store
     check!(store, audit_empty_store_has_no_head);
     check!(store, audit_append_batches_chain_from_genesis);
