@@ -147,7 +147,7 @@ impl LiveCalls {
             created_at: crate::principal::now(),
         };
         let complete = call.state == LiveState::Finished;
-        let outcome = serde_json::json!({ "complete": complete, "gaps": gaps }).to_string();
+        let outcome = serde_json::json!({ "complete": complete, "chunks": total, "gaps": gaps }).to_string();
         let ev = Event {
             actor: "system".into(),
             tenant: Some(call.tenant.to_string()),

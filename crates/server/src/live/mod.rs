@@ -362,7 +362,11 @@ impl LiveCalls {
     /// The call as the journal has it, on whichever node it was written.
     pub async fn status(&self, tenant: &TenantId, id: &RecordingId) -> Result<CallStatus, LiveError> {
         let call = self.get(tenant, id).await?;
-        let acked = Acked::from_sorted(self.0.meta.live_chunk_seqs(id).await?);
+        let acked = match call.state {
+            // The journal rows are gone; the outcome recorded at assembly says what was there.
+            LiveState::Stored => stored_outcome(&call),
+            _ => Acked::from_sorted(self.0.meta.live_chunk_seqs(id).await?),
+        };
         Ok(CallStatus { call, acked })
     }
 
@@ -464,6 +468,19 @@ impl LiveCalls {
     pub fn active_count(&self) -> usize {
         lock(&self.0.active).len()
     }
+}
+
+/// The chunks a stored call had, from the outcome written at assembly
+/// (`{"complete", "chunks", "gaps"}`).
+fn stored_outcome(call: &LiveCall) -> Acked {
+    let v: serde_json::Value = call
+        .gaps
+        .as_deref()
+        .and_then(|g| serde_json::from_str(g).ok())
+        .unwrap_or_default();
+    let gaps: Vec<[u64; 2]> = serde_json::from_value(v["gaps"].clone()).unwrap_or_default();
+    let total = v["chunks"].as_u64().unwrap_or(0);
+    Acked::from_sorted((0..total).filter(|s| !gaps.iter().any(|g| (g[0]..=g[1]).contains(s))))
 }
 
 /// Plaintext never outlives the request that needs it: the assembled file and decrypted
