@@ -98,7 +98,9 @@ pub async fn run(args: &Args) -> Result<()> {
     }
     let elapsed = started.elapsed();
     sampling.store(false, Ordering::Relaxed);
-    let usage = sampler.join().map_err(|_| anyhow::anyhow!("sampler panicked"))?;
+    let usage = sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("sampler panicked"))?;
     let s = summarize(&latencies);
     println!(
         "ack latency over {} chunks: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -127,7 +129,8 @@ pub async fn run(args: &Args) -> Result<()> {
 
 /// Deterministic audio for chunk `seq` of call `n`.
 fn audio(n: u64, seq: u64, len: usize) -> Vec<u8> {
-    let mut x = (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (seq + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut x =
+        (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (seq + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -233,7 +236,12 @@ async fn verify(root: &Path, ids: &[RecordingId], chunks: u64, frame_ms: u64) ->
     let kp = KeyProvider::from_file(&root.join("master.key"), None)?;
     let tenant = TenantId::parse(TENANT)?;
     let key = meta.active_key(&tenant).await?;
-    let identity = Arc::new(TenantIdentity::open(&kp, TENANT, key.key_id, &key.identity_sealed)?);
+    let identity = Arc::new(TenantIdentity::open(
+        &kp,
+        TENANT,
+        key.key_id,
+        &key.identity_sealed,
+    )?);
     let frame = frame_ms as usize * BYTES_PER_MS;
     let mut ok = 0;
     for (n, id) in ids.iter().enumerate() {
@@ -246,7 +254,9 @@ async fn verify(root: &Path, ids: &[RecordingId], chunks: u64, frame_ms: u64) ->
             Ok(out)
         })
         .await??;
-        let expected: Vec<u8> = (0..chunks).flat_map(|s| audio(n as u64, s, frame)).collect();
+        let expected: Vec<u8> = (0..chunks)
+            .flat_map(|s| audio(n as u64, s, frame))
+            .collect();
         if wav.len() >= 58 && wav[58..] == expected[..] {
             ok += 1;
         } else {
@@ -316,7 +326,10 @@ struct ServerProc {
 impl ServerProc {
     fn env(root: &Path) -> Vec<(String, String)> {
         vec![
-            ("CALLVAULT_DATA_DIR".into(), root.join("data").display().to_string()),
+            (
+                "CALLVAULT_DATA_DIR".into(),
+                root.join("data").display().to_string(),
+            ),
             (
                 "CALLVAULT_KEYS__MASTER_KEY_FILE".into(),
                 root.join("master.key").display().to_string(),
@@ -338,10 +351,17 @@ impl ServerProc {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(root.join("server.log"))?)
             .spawn()
-            .with_context(|| format!("starting {} (build it with cargo build --release -p callvault)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "starting {} (build it with cargo build --release -p callvault)",
+                    bin.display()
+                )
+            })?;
         let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
         let base = loop {
-            let line = lines.next().context("the server exited before listening; see server.log")??;
+            let line = lines
+                .next()
+                .context("the server exited before listening; see server.log")??;
             if let Some(url) = line.strip_prefix("callvault listening on ") {
                 break url.trim().to_owned();
             }
@@ -362,7 +382,10 @@ impl ServerProc {
             .env_remove("CALLVAULT_CONFIG")
             .output()?;
         if !out.status.success() {
-            bail!("callvault {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "callvault {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -370,7 +393,8 @@ impl ServerProc {
     fn recorder_token(&self) -> Result<String> {
         self.cli(&["tenant", "create", TENANT, "--name", "Bench"])?;
         let out = self.cli(&[
-            "token", "create", "--name", "load", "--role", "recorder", "--tenant", TENANT, "--days", "1",
+            "token", "create", "--name", "load", "--role", "recorder", "--tenant", TENANT,
+            "--days", "1",
         ])?;
         out.lines()
             .find_map(|l| l.split_once('\t').map(|(_, s)| s.trim().to_owned()))

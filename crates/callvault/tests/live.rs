@@ -39,7 +39,10 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
     // The connection drops; a new one asks where to resume.
     let r = Recorder::new(&s, &token);
     let st = r.status(&id).await;
-    assert_eq!((st["state"].as_str(), st["acked_through"].as_u64()), (Some("open"), Some(10)));
+    assert_eq!(
+        (st["state"].as_str(), st["acked_through"].as_u64()),
+        (Some("open"), Some(10))
+    );
     assert_eq!(st["missing"], json!([]));
     // Resume with 13 lost on the way, 15 before 14, a duplicate of 12 with other bytes, and
     // a short last chunk.
@@ -48,7 +51,10 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
         assert!(!r.put_ok(&id, seq, c.clone()).await, "seq {seq}");
         sent.insert(seq, c);
     }
-    assert!(r.put_ok(&id, 12, chunk(99, 12, FRAME)).await, "a duplicate is acknowledged as such");
+    assert!(
+        r.put_ok(&id, 12, chunk(99, 12, FRAME)).await,
+        "a duplicate is acknowledged as such"
+    );
     let last = chunk(1, 19, 400);
     r.put_ok(&id, 19, last.clone()).await;
     sent.insert(19, last);
@@ -60,9 +66,15 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
     assert_eq!(done["missing"], json!([[13, 13]]));
 
     let (audio, live) = played(&s, &nurse, &id).await;
-    assert_eq!(live, json!({ "complete": true, "gaps": [[13, 13]], "frame_bytes": FRAME }));
+    assert_eq!(
+        live,
+        json!({ "complete": true, "gaps": [[13, 13]], "frame_bytes": FRAME })
+    );
     assert_eq!(audio.len(), 19 * FRAME + 400);
-    assert!(audio == expected(&sent, 20), "the recording is sample-exact");
+    assert!(
+        audio == expected(&sent, 20),
+        "the recording is sample-exact"
+    );
     // Finished means finished.
     let late = r.put(&id, 20, chunk(1, 20, FRAME)).await;
     assert_eq!(late.status(), 409);
@@ -80,7 +92,9 @@ async fn websocket(
     let _ = s.client(); // installs the process's rustls provider
     let mut roots = rustls::RootCertStore::empty();
     roots
-        .add(rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap())
+        .add(
+            rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap(),
+        )
         .unwrap();
     let cfg = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
@@ -162,10 +176,19 @@ async fn a_silent_recorder_is_finalised_as_incomplete() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(*stored.lock().unwrap(), "the idle call was finalised and stored");
+    assert!(
+        *stored.lock().unwrap(),
+        "the idle call was finalised and stored"
+    );
     let (audio, live) = played(&s, &nurse, &id).await;
-    assert_eq!(live, json!({ "complete": false, "gaps": [[2, 2]], "frame_bytes": FRAME }));
-    assert!(audio == expected(&sent, 4), "playable up to the last acknowledged chunk");
+    assert_eq!(
+        live,
+        json!({ "complete": false, "gaps": [[2, 2]], "frame_bytes": FRAME })
+    );
+    assert!(
+        audio == expected(&sent, 4),
+        "playable up to the last acknowledged chunk"
+    );
     let late = r.put(&id, 4, chunk(3, 4, FRAME)).await;
     assert_eq!(late.status(), 409);
 }
@@ -207,7 +230,10 @@ async fn a_listener_follows_a_call_in_progress() {
     while let Some(piece) = resp.chunk().await.unwrap() {
         got.extend_from_slice(&piece);
     }
-    assert!(got[WAV_HEADER..] == expected(&sent, 10), "the follower heard the whole call");
+    assert!(
+        got[WAV_HEADER..] == expected(&sent, 10),
+        "the follower heard the whole call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,12 +281,32 @@ async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
         assert_eq!(v["error"], code, "{v}");
         assert!(!v["message"].as_str().unwrap().is_empty());
     };
-    check(a.put(&id, 0, vec![1; FRAME + 2]).await, 413, "chunk_too_large").await;
+    check(
+        a.put(&id, 0, vec![1; FRAME + 2]).await,
+        413,
+        "chunk_too_large",
+    )
+    .await;
     check(a.put(&id, 0, vec![1; 3]).await, 400, "bad_request").await;
-    check(a.put(&id, 10_000, chunk(5, 1, FRAME)).await, 409, "out_of_window").await;
-    check(a.put(&id, 5_000_000, chunk(5, 1, FRAME)).await, 409, "call_too_long").await;
+    check(
+        a.put(&id, 10_000, chunk(5, 1, FRAME)).await,
+        409,
+        "out_of_window",
+    )
+    .await;
+    check(
+        a.put(&id, 5_000_000, chunk(5, 1, FRAME)).await,
+        409,
+        "call_too_long",
+    )
+    .await;
     let unknown = "rec_00000000000000000000000000000000";
-    check(a.put(unknown, 0, chunk(5, 1, FRAME)).await, 404, "not_found").await;
+    check(
+        a.put(unknown, 0, chunk(5, 1, FRAME)).await,
+        404,
+        "not_found",
+    )
+    .await;
     // Another tenant's recorder sees nothing of the call.
     check(b.put(&id, 0, chunk(5, 1, FRAME)).await, 404, "not_found").await;
     let resp = b
@@ -276,7 +322,13 @@ async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
         format!("/api/v1/recordings/{id}"),
         format!("/api/v1/recordings/{other}"),
     ] {
-        let resp = a.client.get(s.url(&path)).bearer_auth(&token_a).send().await.unwrap();
+        let resp = a
+            .client
+            .get(s.url(&path))
+            .bearer_auth(&token_a)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 403, "{path}");
     }
     // After all that, both calls still work.
@@ -310,7 +362,8 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
         Arc::new(Mutex::new(vec![HashSet::new(); CALLS as usize]));
     let mut tasks = Vec::new();
     for (n, id) in ids.iter().enumerate() {
-        let (client, url, token, acked) = (s.client(), s.base.clone(), token.clone(), acked.clone());
+        let (client, url, token, acked) =
+            (s.client(), s.base.clone(), token.clone(), acked.clone());
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
             for seq in 0..TOTAL {
@@ -341,7 +394,10 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
         t.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.iter().all(|a| a.len() < TOTAL as usize), "killed mid-stream");
+    assert!(
+        acked.iter().all(|a| a.len() < TOTAL as usize),
+        "killed mid-stream"
+    );
 
     let s = Server::start_in(dir, &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "3")]);
     let r = Recorder::new(&s, &token);
@@ -375,7 +431,10 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
     for (_, id, _, _) in finished.iter().filter(|f| !f.3) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while r.status(id).await["state"] != "stored" {
-            assert!(std::time::Instant::now() < deadline, "{id} was not finalised");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} was not finalised"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
@@ -388,9 +447,16 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
         } else {
             present.iter().map(|&q| (q, chunk(n, q, FRAME))).collect()
         };
-        let total = if *resumed { TOTAL } else { held.keys().max().unwrap() + 1 };
+        let total = if *resumed {
+            TOTAL
+        } else {
+            held.keys().max().unwrap() + 1
+        };
         assert_eq!(live["complete"], *resumed, "call {n}: {live}");
-        assert!(audio == expected(&held, total), "call {n}: not what was sent");
+        assert!(
+            audio == expected(&held, total),
+            "call {n}: not what was sent"
+        );
         all_sent.extend(held.into_values());
     }
     // Nothing readable at rest: no 32-byte window of any sent chunk in any file.
@@ -402,7 +468,9 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
     }
     for dir in s.storage_dirs() {
         for f in files_under(&dir) {
-            let Ok(bytes) = std::fs::read(&f) else { continue };
+            let Ok(bytes) = std::fs::read(&f) else {
+                continue;
+            };
             assert!(
                 !bytes.windows(32).any(|w| windows.contains(w)),
                 "{} holds plaintext audio",

@@ -259,7 +259,11 @@ async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
         .collect();
     let a = start_node(&env_no_tls, &s3, 0);
     for f in ["cert.pem", "key.pem"] {
-        std::fs::copy(a.data().join("tls").join(f), shared.path().join("tls").join(f)).unwrap();
+        std::fs::copy(
+            a.data().join("tls").join(f),
+            shared.path().join("tls").join(f),
+        )
+        .unwrap();
     }
     let b = start_node(&env, &s3, 1);
     let admin = a.admin().await;
@@ -281,7 +285,10 @@ async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
 
     let on_b = Recorder::new(&b, &token);
     let st = on_b.status(&id).await;
-    assert_eq!(st["acked_through"], 12, "B sees everything A acknowledged: {st}");
+    assert_eq!(
+        st["acked_through"], 12,
+        "B sees everything A acknowledged: {st}"
+    );
     for seq in 12..25 {
         let c = chunk(7, seq, FRAME);
         on_b.put_ok(&id, seq, c.clone()).await;
@@ -291,5 +298,8 @@ async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
     let (audio, live) = played(&b, &nurse, &id).await;
     assert_eq!(live["complete"], true);
     assert_eq!(live["gaps"], json!([]));
-    assert!(audio == expected(&sent, 25), "the recording is intact across both nodes");
+    assert!(
+        audio == expected(&sent, 25),
+        "the recording is intact across both nodes"
+    );
 }

@@ -9,8 +9,8 @@
 
 use base64::Engine as _;
 use callvault_crypto::{
-    ExposeSecret, Header, JournalKey, KeyProvider, RecordingWriter, SealContext, SecretString, TenantIdentity,
-    TenantRecipient, decrypt_small, open_recording,
+    ExposeSecret, Header, JournalKey, KeyProvider, RecordingWriter, SealContext, SecretString,
+    TenantIdentity, TenantRecipient, decrypt_small, open_recording,
 };
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

@@ -27,7 +27,8 @@ pub fn open_body() -> Value {
 /// Deterministic noise for chunk `seq` of call `call`, never 0xFF (µ-law silence), so a gap
 /// and a chunk can be told apart.
 pub fn chunk(call: u64, seq: u64, len: usize) -> Vec<u8> {
-    let mut x = call.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut x = call.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ seq.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -145,4 +146,3 @@ pub fn expected(chunks: &BTreeMap<u64, Vec<u8>>, total: u64) -> Vec<u8> {
     }
     out
 }
-

@@ -96,7 +96,11 @@ pub(crate) async fn wav_of(
 impl LiveCalls {
     /// Assembles a `Finished` or `Incomplete` call into a recording. `Ok(None)` if another node
     /// stored it first.
-    pub async fn assemble(&self, keys: &Keys, call: &LiveCall) -> Result<Option<Recording>, LiveError> {
+    pub async fn assemble(
+        &self,
+        keys: &Keys,
+        call: &LiveCall,
+    ) -> Result<Option<Recording>, LiveError> {
         let meta = &self.0.meta;
         let identity = keys
             .identity(meta, &call.tenant, call.key_id)
@@ -147,7 +151,8 @@ impl LiveCalls {
             created_at: crate::principal::now(),
         };
         let complete = call.state == LiveState::Finished;
-        let outcome = serde_json::json!({ "complete": complete, "chunks": total, "gaps": gaps }).to_string();
+        let outcome =
+            serde_json::json!({ "complete": complete, "chunks": total, "gaps": gaps }).to_string();
         let ev = Event {
             actor: "system".into(),
             tenant: Some(call.tenant.to_string()),
