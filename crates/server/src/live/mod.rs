@@ -198,6 +198,7 @@ struct Inner {
     meta: MetadataStore,
     blobs: BlobStore,
     audit: AuditLog,
+    metrics: crate::metrics::SharedMetrics,
     writer: ChunkWriter,
     limits: LiveLimits,
     active: Mutex<HashMap<RecordingId, Arc<Mutex<Active>>>>,
@@ -214,6 +215,7 @@ impl LiveCalls {
         meta: MetadataStore,
         blobs: BlobStore,
         audit: AuditLog,
+        metrics: crate::metrics::SharedMetrics,
         limits: LiveLimits,
     ) -> Self {
         Self(Arc::new(Inner {
@@ -221,6 +223,7 @@ impl LiveCalls {
             meta,
             blobs,
             audit,
+            metrics,
             limits,
             active: Mutex::default(),
         }))
@@ -355,6 +358,10 @@ impl LiveCalls {
         match outcome {
             ChunkOutcome::Stored | ChunkOutcome::Duplicate => {
                 a.acked.insert(seq);
+                self.0
+                    .metrics
+                    .live_chunks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(ChunkAck {
                     seq,
                     duplicate: outcome == ChunkOutcome::Duplicate,
