@@ -63,15 +63,6 @@ fn client(max_tls12: bool) -> Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-fn concrete(path: &str) -> String {
-    path.replace("{id}", "rec_00000000000000000000000000000000")
-        .replace(
-            "{grant}",
-            "cvg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        )
-        .replace("{tenant}", "probe")
-}
-
 /// Judges the certificate the server presents (expired, not yet valid, expiring within 30 days).
 async fn served_certificate(root: &str) -> Option<callvault_server::posture::Finding> {
     let c = reqwest::Client::builder()
@@ -150,10 +141,11 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
         }
     }
     for (method, path) in &routes {
-        let u = format!("{root}{}", concrete(path));
+        let u = format!("{root}{}", callvault_server::routes::example_path(path));
         let req = match method.as_str() {
             "get" => c.get(&u),
             "delete" => c.delete(&u),
+            "put" => c.put(&u).body(Vec::new()),
             _ => c.post(&u).json(&serde_json::json!({})),
         };
         if let Ok(r) = req.send().await {

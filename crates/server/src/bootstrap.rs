@@ -4,7 +4,6 @@
 
 use crate::audit_log::{AuditLog, Event};
 use crate::config::{Config, ENV_PASSPHRASE, Mode};
-use crate::metrics::Metrics;
 use crate::provisioning;
 use crate::state::{AppState, Inner, Keys};
 use callvault_audit::sink::FileSink;
@@ -155,14 +154,23 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         first_admin = Some((name, secret));
     }
 
+    let metrics = crate::metrics::SharedMetrics::default();
+    let live = crate::live::LiveCalls::start(
+        meta.clone(),
+        blobs.clone(),
+        audit.clone(),
+        metrics.clone(),
+        cfg.live.limits(),
+    );
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         meta,
         blobs,
         keys,
         audit,
-        metrics: Metrics::default(),
         clock: crate::clock::Clock::System,
+        live,
+        metrics,
         posture: Default::default(),
     });
     Ok(Bootstrapped {
@@ -180,6 +188,7 @@ pub fn start_background(b: &Bootstrapped) {
     if b.state.keys.is_some() {
         crate::lifecycle::retention::start_job(b.state.clone());
     }
+    crate::live::start_sweeper(b.state.clone());
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(
