@@ -44,16 +44,9 @@ async fn lockout_after_repeated_failures() {
     assert_eq!(locked["error"], "invalid_credentials");
     // The record says what really happened.
     let auditor = s.token(&admin, "auditor", None).await;
-    let entries: Vec<serde_json::Value> = s
-        .client()
-        .get(s.url("/api/v1/audit?action=auth.login&actor=user:nurse"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entries = s
+        .audit(&auditor, "action=auth.login&actor=user:nurse")
+        .await;
     let results: Vec<_> = entries
         .iter()
         .map(|e| e["result"].as_str().unwrap())

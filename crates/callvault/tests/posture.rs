@@ -101,15 +101,6 @@ async fn accounts_without_a_second_factor_are_reported_until_they_enrol() {
     );
 
     // Each change is on the record.
-    let changes: Vec<Value> = s
-        .client()
-        .get(s.url("/api/v1/audit?action=posture.change"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let changes = s.audit(&auditor, "action=posture.change").await;
     assert!(changes.len() >= 2, "{changes:?}");
 }

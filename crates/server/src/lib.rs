@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit_log;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod posture;

@@ -156,6 +156,22 @@ pub fn table() -> Vec<Route> {
             get(ops::posture),
         )
         .res_list::<crate::posture::Finding>(200, JSON),
+        // The web console: static files that hold no data (see console.rs); every page fills
+        // itself from the API under the signed-in user's session.
+        r(
+            "get",
+            "/console",
+            Public,
+            "The web console (HTML shell, no data)",
+            get(crate::console::shell),
+        ),
+        r(
+            "get",
+            "/console/assets/{file}",
+            Public,
+            "The web console's script and style files (no data)",
+            get(crate::console::asset),
+        ),
         // Signing in
         r(
             "post",
@@ -184,6 +200,13 @@ pub fn table() -> Vec<Route> {
         )
         .req::<session::TotpConfirm>(JSON)
         .res::<session::SignInStep>(200, JSON),
+        r(
+            "get",
+            "/api/v1/auth/totp/qr",
+            SignIn,
+            "The pending authenticator enrolment as a QR code (SVG)",
+            get(session::totp_qr),
+        ),
         r(
             "post",
             "/api/v1/auth/logout",

@@ -111,6 +111,9 @@ pub struct VerifyReport {
     /// The first problem found, naming the entry.
     pub finding: Option<String>,
     pub first_bad_seq: Option<u64>,
+    /// The newest signed checkpoint: the entry it covers and when it was signed.
+    pub last_checkpoint_seq: Option<u64>,
+    pub last_checkpoint_time: Option<String>,
 }
 
 pub async fn verify(
@@ -122,6 +125,14 @@ pub async fn verify(
     let outcome = verify_all(&st.meta, keys.audit_verifying, &sink)
         .await
         .map_err(ApiError::internal)?;
+    let last = st
+        .meta
+        .checkpoints()
+        .await?
+        .into_iter()
+        .max_by_key(|c| c.seq);
+    let last_checkpoint_seq = last.as_ref().map(|c| c.seq);
+    let last_checkpoint_time = last.map(|c| rfc3339(c.time.unix_timestamp()));
     let report = match outcome {
         Verification::Intact(r) => VerifyReport {
             intact: true,
@@ -130,6 +141,8 @@ pub async fn verify(
             sink_checkpoints: r.sink_checkpoints,
             finding: None,
             first_bad_seq: None,
+            last_checkpoint_seq,
+            last_checkpoint_time,
         },
         Verification::Broken(f) => VerifyReport {
             intact: false,
@@ -138,6 +151,8 @@ pub async fn verify(
             sink_checkpoints: 0,
             first_bad_seq: Some(first_seq(&f)),
             finding: Some(f.to_string()),
+            last_checkpoint_seq,
+            last_checkpoint_time,
         },
     };
     let mut ev = p.event("audit.verify", if report.intact { "ok" } else { "broken" });

@@ -342,6 +342,34 @@ pub async fn confirm_totp(
     next_step(&st, &mut session, &user).map(axum::Json)
 }
 
+/// The pending enrolment's `otpauth://` URI as a QR code (SVG), for the console's enrolment
+/// page. Answers only during enrolment, only to the session that is enrolling.
+pub async fn totp_qr(
+    State(st): State<AppState>,
+    AnySession { session, user }: AnySession,
+) -> ApiResult<Response> {
+    let (SessionStage::TotpEnroll, Some(sealed)) = (session.stage, &session.pending_totp_sealed)
+    else {
+        return Err(ApiError::conflict(
+            "there is no authenticator enrolment in progress for this session",
+        ));
+    };
+    let secret = st
+        .keys()?
+        .provider
+        .open(&SealContext::totp_secret(&user.id.to_string()), sealed)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let secret = TotpSecret::from_bytes(secret.expose_secret().clone());
+    let uri = secret.otpauth_uri("callvault", user.username.as_str());
+    let code = qrcode::QrCode::new(uri.expose_secret().as_bytes())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .build();
+    Ok(([(http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
 pub async fn logout(State(st): State<AppState>, p: Principal) -> ApiResult<Response> {
     if let Some(h) = p.session {
         st.meta.delete_session(&h).await?;

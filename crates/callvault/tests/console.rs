@@ -1,0 +1,120 @@
+//! The web console in real headless Chromium, against the real server: sign in with TOTP,
+//! search, state a purpose, play and seek (the audio element's clock advances and ranged
+//! requests reach the server), the auditor sees the access and has no way to play, a listener
+//! cannot reach admin pages, and the CSP refuses inline script while the console works.
+//!
+//! The browser is driven by `tests/e2e/console.mjs` (Node + playwright-core, pointed at
+//! Debian's /usr/bin/chromium); this file prepares the deployment and checks the audit record
+//! afterwards. Screenshots land in `$CARGO_TARGET_TMPDIR/console-screenshots`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use callvault_media::{Codec, testgen};
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn e2e_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_in_headless_chromium() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: `apt-get install chromium` (see .ci/run)"
+    );
+    assert!(
+        e2e_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: `npm ci --prefix crates/callvault/tests/e2e` (see .ci/run)"
+    );
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
+    let auditor = s.user(&admin, "aud", "auditor", None).await;
+    let recorder = s.token(&admin, "recorder", Some("region-a")).await;
+    // 30 s of two-channel 16-bit PCM: long enough to seek into.
+    let audio = testgen::wav(Codec::Pcm16, 2, 8000, 8000 * 30, 3);
+    let id = s.upload_ok(&recorder, &audio, meta("+46701234567")).await;
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let b32 = |k: &[u8]| data_encoding::BASE32_NOPAD.encode(k);
+    let out = Command::new("node")
+        .arg(e2e_dir().join("console.mjs"))
+        .env("CV_BASE", &s.base)
+        .env("CV_CHROMIUM", CHROMIUM)
+        .env("CV_SHOTS", &shots)
+        .env("CV_RECORDING", &id)
+        .env(
+            "CV_NURSE",
+            format!("nurse:{}:{}", nurse.password, b32(&nurse.totp)),
+        )
+        .env(
+            "CV_AUDITOR",
+            format!("aud:{}:{}", auditor.password, b32(&auditor.totp)),
+        )
+        .env(
+            "CV_ADMIN",
+            format!("admin:{}:{}", admin.password, b32(&admin.totp)),
+        )
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log tail\n{}",
+        s.log()
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    println!("{stdout}");
+
+    // The server's own record agrees with what the browser saw: the nurse stated a purpose and
+    // audio was served, including a range that starts past the beginning (the seek).
+    let token = s.token(&admin, "auditor", None).await;
+    let entries = s.audit(&token, &format!("target={id}&limit=1000")).await;
+    let by = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["actor"] == "user:nurse")
+            .collect::<Vec<_>>()
+    };
+    let access = by("recording.access");
+    assert_eq!(access.len(), 1, "{entries:#?}");
+    assert!(
+        access[0]["purpose"]
+            .as_str()
+            .unwrap()
+            .starts_with("quality_review"),
+        "{access:?}"
+    );
+    let plays = by("recording.play");
+    let starts: Vec<u64> = plays
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["details"].as_str().unwrap()).unwrap();
+            d["range"][0].as_u64().unwrap()
+        })
+        .collect();
+    assert!(
+        starts.iter().any(|&s| s > audio.len() as u64 / 2),
+        "no ranged request past the middle reached the server: {starts:?}"
+    );
+    // Nobody else heard it: the auditor and the admin never appear as listeners.
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "recording.play")
+            .all(|e| e["actor"] == "user:nurse")
+    );
+}

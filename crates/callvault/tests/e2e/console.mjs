@@ -1,0 +1,280 @@
+// Drives the web console in headless Chromium. Started by crates/callvault/tests/console.rs,
+// which boots the server and passes accounts through the environment:
+//   CV_BASE, CV_CHROMIUM, CV_SHOTS, CV_RECORDING, CV_NURSE / CV_AUDITOR / CV_ADMIN = user:password:base32-totp
+// Every check throws on failure; the process exits non-zero with the reason.
+import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set; run this through crates/callvault/tests/console.rs`);
+  return v;
+};
+const BASE = env('CV_BASE');
+const SHOTS = env('CV_SHOTS');
+const REC = env('CV_RECORDING');
+const account = (k) => {
+  const [user, password, secret] = env(k).split(':');
+  return { user, password, secret };
+};
+const WAIT = { timeout: 20000 };
+
+function base32(s) {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0; let value = 0; const out = [];
+  for (const c of s.replace(/=+$/, '')) {
+    value = (value << 5) | abc.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { out.push((value >>> (bits - 8)) & 255); bits -= 8; }
+  }
+  return Buffer.from(out);
+}
+
+/** RFC 6238 code for the step after now: the server allows one step of skew, and the step the
+ *  account enrolled with may be the current one (codes are never accepted twice). */
+function totp(secret, offsetSteps = 1) {
+  const step = Math.floor(Date.now() / 1000 / 30) + offsetSteps;
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', base32(secret)).update(msg).digest();
+  const o = mac[mac.length - 1] & 15;
+  const n = ((mac[o] & 127) << 24) | (mac[o + 1] << 16) | (mac[o + 2] << 8) | mac[o + 3];
+  return String(n % 1e6).padStart(6, '0');
+}
+
+const log = (...a) => console.log('[console-e2e]', ...a);
+
+const browser = await chromium.launch({
+  executablePath: env('CV_CHROMIUM'),
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+
+/** A fresh browser profile that fails on any CSP violation or page error. */
+async function session(name) {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  const page = await ctx.newPage();
+  page.problems = [];
+  page.on('pageerror', (e) => page.problems.push(`${name}: page error ${e.message}`));
+  // Refusals (401, 403) are expected where the test provokes them; anything else is a problem.
+  page.on('response', (r) => {
+    if (r.status() >= 400 && ![401, 403].includes(r.status())) page.problems.push(`${name}: ${r.status()} ${r.url()}`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) page.problems.push(`${name}: console ${m.text()}`);
+  });
+  page.ranges = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/v1/playback/')) page.ranges.push(r.headers().range || 'none');
+  });
+  return { ctx, page };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, { user, password, secret }) {
+  await page.goto(`${BASE}/console`);
+  await page.waitForSelector('#login-form', WAIT);
+  await page.fill('#f-username', user);
+  await page.fill('#f-password', password);
+  await page.fill('#f-totp_code', totp(secret));
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#logout', WAIT);
+}
+
+let page;
+try {
+  // ---- the CSP forbids inline script, and the console still works under it -----------------
+  const nurse = await session('nurse');
+  page = nurse.page;
+  const shell = await page.goto(`${BASE}/console`);
+  const csp = shell.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  await page.waitForSelector('#login-form', WAIT);
+  const inlineRan = await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.inlineRan = true';
+    document.body.append(s);
+    return window.inlineRan === true;
+  });
+  assert.equal(inlineRan, false, 'an inline script ran despite the CSP');
+  page.problems = page.problems.filter((p) => !p.includes('Content Security Policy'));
+  const keys = await page.evaluate(() => [Object.keys(I18N.en).sort(), Object.keys(I18N.sv).sort()]);
+  assert.deepEqual(keys[1], keys[0], 'Swedish and English strings differ in keys');
+  await shot(page, '01-sign-in');
+  log('CSP forbids inline script; sign-in page drawn');
+
+  // ---- listener: sign in with TOTP, search, open, purpose, play, seek --------------------------
+  const creds = account('CV_NURSE');
+  await page.fill('#f-username', creds.user);
+  await page.fill('#f-password', creds.password);
+  await page.fill('#f-totp_code', '000000');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#login-form [role=alert]', WAIT);
+  await signIn(page, creds);
+  await page.waitForSelector('#search-form', WAIT);
+  log('listener signed in with password and TOTP');
+
+  await page.fill('#f-queue', 'child-health');
+  await page.fill('#f-caller_number', '+46 70-123 45 67');
+  await page.click('#search-form button[type=submit]');
+  await page.waitForSelector('#results tbody tr', WAIT);
+  assert.equal(await page.locator('#results tbody tr').count(), 1);
+  await shot(page, '02-search');
+  log('search by queue and caller number found the call');
+
+  await page.click('#results tbody tr a');
+  await page.waitForSelector('#purpose-form', WAIT);
+  assert.equal(await page.locator('audio').count(), 0, 'audio offered before a purpose was stated');
+  assert.match(await page.textContent('#rec-meta'), /\+46701234567/);
+  await shot(page, '03-recording-purpose');
+  await page.selectOption('#f-purpose_code', 'quality_review');
+  await page.fill('#f-purpose_text', 'weekly quality review of the advice given');
+  await page.click('#purpose-form button[type=submit]');
+  await page.waitForSelector('#player', WAIT);
+  assert.match(await page.textContent('#channels'), /Channel 1.*caller/);
+
+  const played = await page.evaluate(async () => {
+    const a = document.getElementById('player');
+    await a.play();
+    const start = performance.now();
+    while (a.currentTime < 1 && performance.now() - start < 15000) await new Promise((r) => setTimeout(r, 50));
+    return { t: a.currentTime, duration: a.duration, paused: a.paused };
+  });
+  assert.ok(played.t >= 1, `audio did not advance: ${JSON.stringify(played)}`);
+  assert.ok(Math.abs(played.duration - 30) < 0.5, `duration ${played.duration}`);
+  log(`playing: currentTime ${played.t.toFixed(2)} s of ${played.duration} s`);
+
+  const seeked = await page.evaluate(async () => {
+    const a = document.getElementById('player');
+    const done = new Promise((r) => a.addEventListener('seeked', r, { once: true }));
+    a.currentTime = 24;
+    await done;
+    const start = performance.now();
+    while (a.currentTime < 24.5 && performance.now() - start < 15000) await new Promise((r) => setTimeout(r, 50));
+    return a.currentTime;
+  });
+  assert.ok(seeked >= 24.5, `playback did not continue after the seek: ${seeked}`);
+  const late = page.ranges.filter((r) => /^bytes=(\d+)-/.test(r) && Number(r.match(/^bytes=(\d+)-/)[1]) > 480000);
+  assert.ok(late.length > 0, `no range request past the middle was sent: ${page.ranges}`);
+  await page.evaluate(() => document.getElementById('player').pause());
+  await shot(page, '04-playing');
+  log(`seeked to 24 s, now at ${seeked.toFixed(2)} s; range requests: ${page.ranges.join(', ')}`);
+
+  // ---- a listener cannot reach admin pages ---------------------------------------------------
+  assert.equal(await page.locator('header nav a[href="#/admin/users"]').count(), 0);
+  await page.goto(`${BASE}/console#/admin/users`);
+  await page.waitForSelector('#forbidden', WAIT);
+  assert.equal(await page.locator('table').count(), 0);
+  const apiStatus = await page.evaluate(async () => (await fetch('/api/v1/users')).status);
+  assert.equal(apiStatus, 403);
+  await shot(page, '05-listener-refused-admin');
+  log('listener refused the admin pages (console and API: 403)');
+
+  // ---- Swedish, per user ---------------------------------------------------------------------
+  await page.goto(`${BASE}/console#/search`);
+  await page.waitForSelector('#search-form', WAIT);
+  await page.selectOption('#lang', 'sv');
+  await page.waitForSelector('header nav a:text("Sök")', WAIT);
+  assert.equal(await page.getAttribute('html', 'lang'), 'sv');
+  await shot(page, '06-search-swedish');
+  await page.selectOption('#lang', 'en');
+  log('switched to Swedish and back');
+
+  // ---- session end is shown politely ---------------------------------------------------------
+  await nurse.ctx.clearCookies();
+  await page.click('#search-form button[type=submit]');
+  await page.waitForSelector('#notice', WAIT);
+  assert.match(await page.textContent('#notice'), /signed out|expired/);
+  log('a lost session leads back to sign-in with a note');
+  assert.deepEqual(page.problems, []);
+
+  // ---- auditor: sees the access, has no way to play ------------------------------------------
+  const aud = await session('auditor');
+  page = aud.page;
+  await signIn(page, account('CV_AUDITOR'));
+  await page.goto(`${BASE}/console#/audit?action=recording.access`);
+  await page.waitForSelector('table tbody tr', WAIT);
+  const row = await page.textContent('table tbody');
+  assert.match(row, /user:nurse/);
+  assert.match(row, /quality_review/);
+  await shot(page, '07-audit-record');
+  await page.click(`table tbody a[href="#/audit/recording/${REC}"]`);
+  await page.waitForSelector('#report-summary', WAIT);
+  assert.match(await page.textContent('#report-summary'), /^1 people/);
+  await shot(page, '08-access-report');
+  await page.goto(`${BASE}/console#/audit/verify`);
+  await page.waitForSelector('#verify-status', WAIT);
+  assert.match(await page.textContent('#verify-status'), /intact/);
+  await shot(page, '09-integrity');
+  await page.goto(`${BASE}/console#/recording/${REC}`);
+  await page.waitForSelector('#forbidden', WAIT);
+  assert.equal(await page.locator('audio, #purpose-form').count(), 0, 'the auditor was offered audio');
+  const grant = await page.evaluate(async (id) => (await fetch(`/api/v1/recordings/${id}/access`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ purpose_code: 'complaint', purpose_text: 'trying to listen as an auditor' }),
+  })).status, REC);
+  assert.equal(grant, 403);
+  assert.deepEqual(page.problems, []);
+  log('auditor saw the access with its purpose, the report and an intact chain; no audio');
+
+  // ---- admin: users (confirmed, one-time password shown once), posture -----------------------
+  const adm = await session('admin');
+  page = adm.page;
+  await signIn(page, account('CV_ADMIN'));
+  await page.waitForSelector('#user-form', WAIT);
+  await page.fill('#f-username', 'newbie');
+  await page.fill('#f-tenant', 'region-a');
+  await page.click('#user-form button[type=submit]');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  await shot(page, '10-admin-confirm');
+  await page.click('#confirm-yes');
+  await page.waitForSelector('#shown-once', WAIT);
+  const oneTime = (await page.textContent('#shown-once .secret')).trim();
+  assert.match(await page.textContent('table'), /newbie/);
+  await shot(page, '11-admin-users');
+  await page.goto(`${BASE}/console#/admin/posture`);
+  await page.waitForSelector('table, #posture-clean', WAIT);
+  await shot(page, '12-posture');
+  assert.deepEqual(page.problems, []);
+  log('admin created a user after confirming; posture page drawn');
+
+  // ---- first sign-in: new password, authenticator enrolment with a QR code -------------------
+  const nb = await session('newbie');
+  page = nb.page;
+  await page.goto(`${BASE}/console`);
+  await page.waitForSelector('#login-form', WAIT);
+  await page.fill('#f-username', 'newbie');
+  await page.fill('#f-password', oneTime);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#password-form', WAIT);
+  await page.fill('#f-current_password', oneTime);
+  await page.fill('#f-new_password', 'Violet-Harbour-Lantern-42');
+  await page.fill('#f-repeat_password', 'Violet-Harbour-Lantern-42');
+  await page.click('#password-form button[type=submit]');
+  await page.waitForSelector('#enroll-form', WAIT);
+  await page.waitForFunction(() => document.getElementById('qr').naturalWidth > 0, null, WAIT);
+  await shot(page, '13-enroll-qr');
+  const secret = (await page.textContent('#totp-secret')).trim();
+  await page.fill('#f-code', totp(secret, 0));
+  await page.click('#enroll-form button[type=submit]');
+  await page.waitForSelector('#search-form', WAIT);
+  assert.deepEqual(page.problems, []);
+  log('first sign-in: password changed, authenticator enrolled from the QR page');
+
+  log('all console checks passed');
+} catch (e) {
+  // Leave the page as it was for whoever reads the failure.
+  if (page) {
+    await shot(page, 'failure').catch(() => {});
+    console.log('page text at failure:', (await page.textContent('body').catch(() => '')).slice(0, 2000));
+  }
+  throw e;
+} finally {
+  await browser.close();
+}
