@@ -19,6 +19,7 @@ fn concrete(path: &str) -> String {
         )
         .replace("{tenant}", "no-such-tenant")
         .replace("{file}", "app.js")
+        .replace("{chart}", "calls-per-day")
 }
 
 fn request(c: &reqwest::Client, s: &Server, method: &str, path: &str) -> reqwest::RequestBuilder {

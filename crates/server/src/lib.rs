@@ -15,6 +15,7 @@ pub mod principal;
 pub mod provisioning;
 pub mod routes;
 pub mod state;
+mod svg;
 pub mod tls;
 
 mod serve;

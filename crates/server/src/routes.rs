@@ -2,7 +2,7 @@
 //! route list that the tests walk to prove every route denies the unauthenticated and every
 //! role gets exactly what the table says.
 
-use crate::api::{admin, audit, ops, playback, recordings, session};
+use crate::api::{admin, audit, charts, ops, playback, recordings, session, waveform};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use axum::routing::{MethodRouter, delete, get, post};
@@ -268,6 +268,13 @@ pub fn table() -> Vec<Route> {
             "Play (supports Range)",
             get(playback::play),
         ),
+        r(
+            "get",
+            "/api/v1/playback/{grant}/waveform",
+            Roles(LISTENER),
+            "The call's waveform (SVG), under the same grant as playback",
+            get(waveform::waveform),
+        ),
         // Audit
         r(
             "get",
@@ -286,6 +293,13 @@ pub fn table() -> Vec<Route> {
             post(audit::verify),
         )
         .res::<audit::VerifyReport>(200, JSON),
+        r(
+            "get",
+            "/api/v1/charts/{chart}",
+            Roles(MONITOR),
+            "A chart for the console (SVG): calls-per-day, storage or accesses-per-role",
+            get(charts::chart),
+        ),
         // Administration
         r(
             "get",
@@ -437,7 +451,7 @@ pub fn openapi_json() -> String {
         if r.request.is_some() {
             errors.extend([409, 413, 415, 422]);
         }
-        if r.path.starts_with("/api/v1/playback") {
+        if r.path == "/api/v1/playback/{grant}" {
             errors.push(416);
         }
         if r.access != Access::Public {

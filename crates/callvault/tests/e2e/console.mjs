@@ -138,6 +138,8 @@ try {
   await page.click('#purpose-form button[type=submit]');
   await page.waitForSelector('#player', WAIT);
   assert.match(await page.textContent('#channels'), /Channel 1.*caller/);
+  // The waveform (peaks stored at ingest), under the same grant: two labelled lanes.
+  await page.waitForFunction(() => document.getElementById('waveform')?.naturalWidth > 0, null, WAIT);
 
   const played = await page.evaluate(async () => {
     const a = document.getElementById('player');
@@ -160,6 +162,10 @@ try {
     return a.currentTime;
   });
   assert.ok(seeked >= 24.5, `playback did not continue after the seek: ${seeked}`);
+  // A click on the waveform's first third jumps back there.
+  const box = await page.locator('#waveform').boundingBox();
+  await page.mouse.click(box.x + box.width * 0.3, box.y + box.height / 2);
+  await page.waitForFunction(() => document.getElementById('player').currentTime < 12, null, WAIT);
   const late = page.ranges.filter((r) => /^bytes=(\d+)-/.test(r) && Number(r.match(/^bytes=(\d+)-/)[1]) > 480000);
   assert.ok(late.length > 0, `no range request past the middle was sent: ${page.ranges}`);
   await page.evaluate(() => document.getElementById('player').pause());
@@ -212,6 +218,10 @@ try {
   await page.waitForSelector('#verify-status', WAIT);
   assert.match(await page.textContent('#verify-status'), /intact/);
   await shot(page, '09-integrity');
+  await page.goto(`${BASE}/console#/charts`);
+  await page.waitForFunction(() => [...document.querySelectorAll('img.chart')].length === 3
+    && [...document.querySelectorAll('img.chart')].every((i) => i.complete && i.naturalWidth > 0), null, WAIT);
+  await shot(page, '09b-charts');
   await page.goto(`${BASE}/console#/recording/${REC}`);
   await page.waitForSelector('#forbidden', WAIT);
   assert.equal(await page.locator('audio, #purpose-form').count(), 0, 'the auditor was offered audio');

@@ -34,6 +34,9 @@ const I18N = {
     purpose_subject_access: 'Subject access request', purpose_legal_request: 'Legal request',
     listening_for: 'Purpose recorded: {0}. You may listen until {1}.',
     channel_1: 'Channel 1 (left): caller', channel_2: 'Channel 2 (right): agent', channel_mono: 'One channel: caller and agent mixed',
+    waveform_alt: 'Waveform of the call: channel 1 (caller) above, channel 2 (agent) below. Click to jump there.',
+    charts: 'Charts', charts_intro: 'The last 30 days (UTC), for your tenant or, for operator-wide accounts, all tenants.',
+    chart_calls: 'Calls recorded per day', chart_storage: 'Storage used', chart_accesses: 'Purposes stated (accesses) per day, by role',
     no_audio_support: 'This browser cannot play audio.', back_to_results: 'Back to search results',
 
     audit_record: 'Access record', seq: '#', time: 'Time', actor: 'Who', action: 'Action', target: 'Target', result: 'Result', client: 'From',
@@ -92,6 +95,9 @@ const I18N = {
     purpose_subject_access: 'Begäran om registerutdrag', purpose_legal_request: 'Rättslig begäran',
     listening_for: 'Syftet är registrerat: {0}. Du kan lyssna till {1}.',
     channel_1: 'Kanal 1 (vänster): uppringare', channel_2: 'Kanal 2 (höger): handläggare', channel_mono: 'En kanal: uppringare och handläggare blandade',
+    waveform_alt: 'Samtalets vågform: kanal 1 (uppringare) överst, kanal 2 (handläggare) under. Klicka för att hoppa dit.',
+    charts: 'Diagram', charts_intro: 'De senaste 30 dagarna (UTC), för din organisation eller, för konton över alla organisationer, alla.',
+    chart_calls: 'Inspelade samtal per dag', chart_storage: 'Använt lagringsutrymme', chart_accesses: 'Angivna syften (åtkomster) per dag, per roll',
     no_audio_support: 'Den här webbläsaren kan inte spela upp ljud.', back_to_results: 'Tillbaka till sökresultaten',
 
     audit_record: 'Åtkomstlogg', seq: 'Nr', time: 'Tid', actor: 'Vem', action: 'Händelse', target: 'Objekt', result: 'Resultat', client: 'Från',

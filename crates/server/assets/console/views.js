@@ -196,12 +196,26 @@
       : h('p', { class: 'channels', id: 'channels' }, t('channel_mono'));
   }
 
+  /** The player, under the grant. The waveform (drawn by the server from peaks stored at
+   *  ingest; none for compressed formats) also seeks: a click jumps there. */
   function player(el, rec, grant, purposeCode) {
     const audio = h('audio', { controls: true, preload: 'metadata', id: 'player', src: grant.playback_url },
       t('no_audio_support'));
+    const wave = h('img', {
+      class: 'waveform', id: 'waveform', src: `${grant.playback_url}/waveform`, alt: t('waveform_alt'),
+      onerror: () => wave.remove(),
+      onclick: (e) => {
+        if (!Number.isFinite(audio.duration)) return;
+        const box = wave.getBoundingClientRect();
+        // The lanes start 24 of 960 units in (svg.rs).
+        const x = (e.clientX - box.left) / box.width;
+        audio.currentTime = Math.max(0, Math.min(1, (x - 0.025) / 0.975)) * audio.duration;
+      },
+    });
     el.replaceChildren(
       h('p', { class: 'notice' }, t('listening_for', t(`purpose_${purposeCode}`), when(grant.expires_at))),
       channelLabels(rec),
+      wave,
       audio);
     audio.focus();
   }
@@ -242,8 +256,8 @@
   });
 
   // ---- auditing -----------------------------------------------------------------------------
-  const ACTIONS = ['recording.search', 'recording.view', 'recording.access', 'recording.play', 'recording.upload',
-    'auth.login', 'auth.logout', 'access.denied', 'audit.query', 'audit.verify'];
+  const ACTIONS = ['recording.search', 'recording.view', 'recording.access', 'recording.play', 'recording.waveform', 'recording.upload',
+    'auth.login', 'auth.logout', 'access.denied', 'audit.query', 'audit.verify', 'charts.view'];
 
   function auditTable(entries) {
     return table([t('seq'), t('time'), t('actor'), t('action'), t('target'), t('purpose'), t('result'), t('client')],
@@ -414,6 +428,22 @@
         ? table([t('severity'), t('finding'), t('fix')], findings.map((f) => h('tr', {},
           h('td', { class: `sev-${f.severity}` }, f.severity), h('td', {}, h('strong', {}, f.id), ' — ', f.explanation), h('td', {}, f.fix))), t('posture'))
         : h('p', { class: 'ok', id: 'posture-clean' }, t('no_findings')));
+    },
+  });
+
+  // ---- charts (admins and auditors) ---------------------------------------------------------
+  view({
+    path: 'charts', title: 'charts', nav: true, roles: [...AUDITORS, ...ADMINS],
+    render(el) {
+      const chart = (name, title, legend) => h('figure', { id: `chart-${name}` },
+        h('figcaption', {}, h('h2', {}, title)),
+        h('img', { class: 'chart', src: `/api/v1/charts/${name}`, alt: title }),
+        legend ? h('p', { class: 'legend' }, legend.map((l, i) => h('span', {}, h('span', { class: `swatch swatch-${i + 1}`, 'aria-hidden': 'true' }), l))) : null);
+      el.append(
+        h('p', { class: 'muted' }, t('charts_intro')),
+        chart('calls-per-day', t('chart_calls')),
+        chart('storage', t('chart_storage')),
+        chart('accesses-per-role', t('chart_accesses'), [t('role_listener'), t('role_privacy_officer')]));
     },
   });
 })();

@@ -2,10 +2,12 @@
 
 pub mod admin;
 pub mod audit;
+pub mod charts;
 pub mod ops;
 pub mod playback;
 pub mod recordings;
 pub mod session;
+pub mod waveform;
 
 use crate::error::ApiError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
