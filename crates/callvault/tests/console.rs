@@ -110,6 +110,13 @@ async fn console_in_headless_chromium() {
         starts.iter().any(|&s| s > audio.len() as u64 / 2),
         "no ranged request past the middle reached the server: {starts:?}"
     );
+    // The caller report was recorded, and no entry anywhere holds the caller's number.
+    assert_eq!(s.audit(&token, "action=audit.caller_report").await.len(), 1);
+    let everything = serde_json::to_string(&s.audit(&token, "limit=1000").await).unwrap();
+    assert!(
+        !everything.contains("701234567"),
+        "a caller number reached the audit record"
+    );
     // Nobody else heard it: the auditor and the admin never appear as listeners.
     assert!(
         entries

@@ -294,6 +294,15 @@ pub fn table() -> Vec<Route> {
         )
         .res::<audit::VerifyReport>(200, JSON),
         r(
+            "post",
+            "/api/v1/audit/caller-report",
+            Roles(AUDITOR),
+            "Every access to one caller's recordings (the number is matched by keyed hash)",
+            post(audit::caller_report),
+        )
+        .req::<audit::CallerReportRequest>(JSON)
+        .res::<audit::CallerReport>(200, JSON),
+        r(
             "get",
             "/api/v1/charts/{chart}",
             Roles(MONITOR),

@@ -214,6 +214,14 @@ try {
   await page.waitForSelector('#report-summary', WAIT);
   assert.match(await page.textContent('#report-summary'), /^1 people/);
   await shot(page, '08-access-report');
+  await page.goto(`${BASE}/console#/audit/caller`);
+  await page.fill('#f-caller_number', '+46701234567');
+  await page.fill('#f-tenant', 'region-a');
+  await page.click('#caller-form button[type=submit]');
+  await page.waitForSelector('#caller-summary', WAIT);
+  assert.match(await page.textContent('#caller-summary'), /^1 recordings/);
+  assert.match(await page.textContent('#caller-report table'), /quality_review/);
+  await shot(page, '08b-caller-report');
   await page.goto(`${BASE}/console#/audit/verify`);
   await page.waitForSelector('#verify-status', WAIT);
   assert.match(await page.textContent('#verify-status'), /intact/);

@@ -257,7 +257,7 @@
 
   // ---- auditing -----------------------------------------------------------------------------
   const ACTIONS = ['recording.search', 'recording.view', 'recording.access', 'recording.play', 'recording.waveform', 'recording.upload',
-    'auth.login', 'auth.logout', 'access.denied', 'audit.query', 'audit.verify', 'charts.view'];
+    'auth.login', 'auth.logout', 'access.denied', 'audit.query', 'audit.verify', 'audit.caller_report', 'charts.view'];
 
   function auditTable(entries) {
     return table([t('seq'), t('time'), t('actor'), t('action'), t('target'), t('purpose'), t('result'), t('client')],
@@ -302,6 +302,24 @@
         h('p', {}, t('report_for', id)),
         h('p', { id: 'report-summary' }, t('report_summary', people.length, listened.length)),
         entries.length ? auditTable(entries) : h('p', {}, t('no_entries')));
+    },
+  });
+
+  view({
+    path: 'audit/caller', title: 'caller_report', nav: true, roles: AUDITORS,
+    render(el) {
+      // The number goes in a POST body and the result stays on this page only.
+      const out = h('div', { id: 'caller-report' });
+      el.append(h('p', {}, t('caller_report_intro')), form({ id: 'caller-form' }, h('div', { class: 'grid' },
+        field(t('caller_number'), input('caller_number', { type: 'tel', required: true, autocomplete: 'off' })),
+        field(t('tenant'), input('tenant', { placeholder: t('tenant_if_all') }))),
+      t('show_report'), async (fd) => {
+        const r = await api('POST', '/api/v1/audit/caller-report', { caller_number: val(fd, 'caller_number') || '', tenant: val(fd, 'tenant') });
+        const listened = r.entries.filter((e) => e.action === 'recording.play' && e.result === 'ok').length;
+        out.replaceChildren(
+          h('p', { id: 'caller-summary' }, t('caller_summary', r.recordings.length, listened)),
+          r.entries.length ? auditTable(r.entries) : h('p', {}, t('no_entries')));
+      }), out);
     },
   });
 
