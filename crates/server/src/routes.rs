@@ -223,6 +223,15 @@ pub fn table() -> Vec<Route> {
             get(session::me),
         )
         .res::<session::Me>(200, JSON),
+        r(
+            "post",
+            "/api/v1/auth/language",
+            Roles(ANY_ROLE),
+            "Choose your console language (en or sv)",
+            post(session::set_language),
+        )
+        .req::<session::LanguageChoice>(JSON)
+        .status(204),
         // Recordings
         r(
             "post",

@@ -202,7 +202,11 @@ pub trait MetaBackend: Sealed + Send + Sync {
     ) -> Result<Vec<Recording>, StoreError>;
     async fn count_recordings(&self) -> Result<u64, StoreError>;
 
-    // --- derived data for the console ---
+    // --- the console ---
+    /// The person's chosen console language (`None` until they choose).
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError>;
+    /// `NotFound` for an unknown user.
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError>;
     /// Stores a recording's waveform peaks, age-encrypted to its tenant (docs/FORMAT.md);
     /// replaces any earlier ones. Removed with the recording.
     async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError>;

@@ -188,8 +188,12 @@ try {
   await page.selectOption('#lang', 'sv');
   await page.waitForSelector('header nav a:text("Sök")', WAIT);
   assert.equal(await page.getAttribute('html', 'lang'), 'sv');
+  // Kept with the account, not only in this browser.
+  const kept = await page.evaluate(async () => (await (await fetch('/api/v1/auth/me')).json()).language);
+  assert.equal(kept, 'sv');
   await shot(page, '06-search-swedish');
   await page.selectOption('#lang', 'en');
+  await page.waitForSelector('header nav a:text("Search")', WAIT);
   log('switched to Swedish and back');
 
   // ---- session end is shown politely ---------------------------------------------------------

@@ -17,15 +17,19 @@ const CV = (() => {
     args.forEach((a, i) => { s = s.replace(`{${i}}`, String(a)); });
     return s;
   }
-  const langKey = () => (state.me ? `cv.lang.${state.me.actor}` : 'cv.lang');
+  /** The signed-in person's choice (kept with their account), else this browser's last
+   *  choice, else the browser's language. */
   function pickLang() {
-    const stored = localStorage.getItem(langKey()) || localStorage.getItem('cv.lang');
+    const stored = state.me?.language || localStorage.getItem('cv.lang');
     state.lang = stored || ((navigator.language || '').startsWith('sv') ? 'sv' : 'en');
     document.documentElement.lang = state.lang;
   }
-  function setLang(lang) {
-    localStorage.setItem(langKey(), lang);
+  async function setLang(lang) {
     localStorage.setItem('cv.lang', lang);
+    if (state.me) {
+      await api('POST', '/api/v1/auth/language', { language: lang }).catch(() => {});
+      state.me.language = lang;
+    }
     pickLang();
     render();
   }

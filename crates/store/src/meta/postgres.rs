@@ -708,6 +708,25 @@ impl MetaBackend for Postgres {
         u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("recording count {n}")))
     }
 
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError> {
+        self.one(
+            "SELECT language FROM users WHERE id = $1",
+            &[&user.to_string()],
+            |r| r.opt_text(0),
+        )
+        .await
+    }
+
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError> {
+        changed(
+            self.exec(
+                "UPDATE users SET language = $2 WHERE id = $1",
+                &[&user.to_string(), &language],
+            )
+            .await?,
+        )
+    }
+
     async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError> {
         self.exec(
             "INSERT INTO recording_peaks (recording, peaks_enc) VALUES ($1, $2)

@@ -607,6 +607,29 @@ impl MetaBackend for Sqlite {
         .await
     }
 
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError> {
+        let id = user.to_string();
+        self.read(move |c| {
+            one(
+                c.query_row("SELECT language FROM users WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                }),
+            )
+        })
+        .await
+    }
+
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError> {
+        let (id, lang) = (user.to_string(), language.to_owned());
+        self.write(move |tx| {
+            changed(one(tx.execute(
+                "UPDATE users SET language = ?2 WHERE id = ?1",
+                params![id, lang],
+            ))?)
+        })
+        .await
+    }
+
     async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError> {
         let (id, enc) = (recording.to_string(), peaks_enc.to_vec());
         self.write(move |tx| {

@@ -221,6 +221,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, user_duplicate_is_conflict);
     check!(store, user_unknown_is_not_found);
     check!(store, user_update_unknown_is_not_found);
+    check!(store, user_language_round_trip);
     // sessions
     check!(store, session_create_get_update_delete);
     check!(store, session_duplicate_hash_is_conflict);
@@ -617,6 +618,19 @@ async fn user_unknown_is_not_found(s: MetadataStore) {
             .await,
         "get_user_by_name",
     );
+}
+
+async fn user_language_round_trip(s: MetadataStore) {
+    let u = new_user(&s, None, "lang").await;
+    assert_eq!(s.user_language(&u.id).await.unwrap(), None);
+    s.set_user_language(&u.id, "sv").await.unwrap();
+    assert_eq!(s.user_language(&u.id).await.unwrap().as_deref(), Some("sv"));
+    // Updating the rest of the user leaves the choice alone.
+    s.update_user(&u).await.unwrap();
+    assert_eq!(s.user_language(&u.id).await.unwrap().as_deref(), Some("sv"));
+    let ghost = UserId::random();
+    expect_not_found(s.user_language(&ghost).await, "unknown user's language");
+    expect_not_found(s.set_user_language(&ghost, "en").await, "unknown user");
 }
 
 async fn user_update_unknown_is_not_found(s: MetadataStore) {
