@@ -66,8 +66,13 @@ async function session(name) {
     if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) page.problems.push(`${name}: console ${m.text()}`);
   });
   page.ranges = [];
+  page.partial = [];
   page.on('request', (r) => {
     if (r.url().includes('/api/v1/playback/')) page.ranges.push(r.headers().range || 'none');
+  });
+  page.on('response', (r) => {
+    const m = (r.headers()['content-range'] || '').match(/^bytes (\d+)-/);
+    if (r.url().includes('/api/v1/playback/') && r.status() === 206 && m) page.partial.push(Number(m[1]));
   });
   return { ctx, page };
 }
@@ -166,8 +171,10 @@ try {
   const box = await page.locator('#waveform').boundingBox();
   await page.mouse.click(box.x + box.width * 0.3, box.y + box.height / 2);
   await page.waitForFunction(() => document.getElementById('player').currentTime < 12, null, WAIT);
-  const late = page.ranges.filter((r) => /^bytes=(\d+)-/.test(r) && Number(r.match(/^bytes=(\d+)-/)[1]) > 480000);
-  assert.ok(late.length > 0, `no range request past the middle was sent: ${page.ranges}`);
+  // Where Chromium resumes depends on what it buffered, but a seek past the buffer must fetch
+  // a range that does not start at 0, and the server must answer it with 206.
+  const resumed = page.partial.filter((start) => start > 0);
+  assert.ok(resumed.length > 0, `no ranged request after the start was answered: ${page.ranges}`);
   await page.evaluate(() => document.getElementById('player').pause());
   await shot(page, '04-playing');
   log(`seeked to 24 s, now at ${seeked.toFixed(2)} s; range requests: ${page.ranges.join(', ')}`);
@@ -192,6 +199,11 @@ try {
   const kept = await page.evaluate(async () => (await (await fetch('/api/v1/auth/me')).json()).language);
   assert.equal(kept, 'sv');
   await shot(page, '06-search-swedish');
+  // Readable on a tablet: nothing wider than the viewport.
+  await page.setViewportSize({ width: 820, height: 1180 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 820), 'the page scrolls sideways on a tablet');
+  await shot(page, '06b-search-tablet');
+  await page.setViewportSize({ width: 1280, height: 860 });
   await page.selectOption('#lang', 'en');
   await page.waitForSelector('header nav a:text("Search")', WAIT);
   log('switched to Swedish and back');
@@ -205,9 +217,24 @@ try {
   assert.deepEqual(page.problems, []);
 
   // ---- auditor: sees the access, has no way to play ------------------------------------------
+  // Signed in with the keyboard alone: focus starts on the page heading, Tab reaches the form.
   const aud = await session('auditor');
   page = aud.page;
-  await signIn(page, account('CV_AUDITOR'));
+  const auditor = account('CV_AUDITOR');
+  await page.goto(`${BASE}/console`);
+  await page.waitForSelector('#login-form', WAIT);
+  await page.waitForFunction(() => document.activeElement.tagName === 'H1', null, WAIT);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-username');
+  await page.keyboard.type(auditor.user);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(auditor.password);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(totp(auditor.secret));
+  await page.keyboard.press('Enter');
+  // Once the page has drawn, focus sits on its heading (screen readers announce the new page).
+  await page.waitForFunction(() => document.activeElement.tagName === 'H1'
+    && document.activeElement.textContent === 'Access record', null, WAIT);
   await page.goto(`${BASE}/console#/audit?action=recording.access`);
   await page.waitForSelector('table tbody tr', WAIT);
   const row = await page.textContent('table tbody');
