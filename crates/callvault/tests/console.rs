@@ -41,6 +41,11 @@ async fn console_in_headless_chromium() {
     // 30 s of two-channel 16-bit PCM: long enough to seek into.
     let audio = testgen::wav(Codec::Pcm16, 2, 8000, 8000 * 30, 3);
     let id = s.upload_ok(&recorder, &audio, meta("+46701234567")).await;
+    // Other callers' calls in the same queue: 27 in all, two pages of 25.
+    let short = testgen::wav(Codec::Mulaw, 1, 8000, 800, 9);
+    for _ in 0..26 {
+        s.upload_ok(&recorder, &short, meta("+46709999999")).await;
+    }
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();

@@ -126,6 +126,15 @@ try {
   log('listener signed in with password and TOTP');
 
   await page.fill('#f-queue', 'child-health');
+  await page.click('#search-form button[type=submit]');
+  await page.waitForSelector('#results tbody tr', WAIT);
+  const rows = () => page.locator('#results tbody tr').count();
+  assert.equal(await rows(), 25);
+  await page.click('#next');
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 2, null, WAIT);
+  await page.click('#prev');
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 25, null, WAIT);
+  log('27 calls in the queue: page 1 has 25, page 2 has 2, and back');
   await page.fill('#f-caller_number', '+46 70-123 45 67');
   await page.click('#search-form button[type=submit]');
   await page.waitForSelector('#results tbody tr', WAIT);
