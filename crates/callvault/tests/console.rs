@@ -38,8 +38,9 @@ async fn console_in_headless_chromium() {
     let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
     let auditor = s.user(&admin, "aud", "auditor", None).await;
     let recorder = s.token(&admin, "recorder", Some("region-a")).await;
-    // 30 s of two-channel 16-bit PCM: long enough to seek into.
-    let audio = testgen::wav(Codec::Pcm16, 2, 8000, 8000 * 30, 3);
+    // 120 s of two-channel 16-bit PCM (3.8 MB): more than Chromium buffers ahead (about 2 MB
+    // at this bit rate), so seeking near the end must fetch a new range.
+    let audio = testgen::wav(Codec::Pcm16, 2, 8000, 8000 * 120, 3);
     let id = s.upload_ok(&recorder, &audio, meta("+46701234567")).await;
     // Other callers' calls in the same queue: 27 in all, two pages of 25.
     let short = testgen::wav(Codec::Mulaw, 1, 8000, 800, 9);

@@ -15,7 +15,7 @@
   function form(attrs, fields, submitLabel, action, extra) {
     const errors = h('div', {});
     const submit = h('button', { type: 'submit' }, submitLabel);
-    const f = h('form', { class: 'panel', novalidate: false, ...attrs }, fields, errors,
+    const f = h('form', { class: 'panel', ...attrs }, fields, errors,
       h('div', { class: 'row' }, submit, extra || null));
     f.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -272,15 +272,16 @@
   view({
     path: 'audit', title: 'audit_record', nav: true, roles: AUDITORS,
     async render(el, _args, params) {
-      const q = Object.fromEntries(['action', 'actor', 'target', 'after_seq'].map((k) => [k, params.get(k)]).filter(([, v]) => v));
+      const q = Object.fromEntries(['action', 'actor', 'target', 'tenant', 'after_seq'].map((k) => [k, params.get(k)]).filter(([, v]) => v));
       el.append(form({ id: 'audit-form', role: 'search' }, h('div', { class: 'grid' },
         field(t('action'), h('select', { name: 'action', id: 'f-action' }, h('option', { value: '' }, t('any')),
           ACTIONS.map((a) => h('option', { value: a, selected: q.action === a }, a)))),
         field(t('actor'), input('actor', { value: q.actor, placeholder: 'user:name' })),
-        field(t('target'), input('target', { value: q.target }))),
+        field(t('target'), input('target', { value: q.target })),
+        CV.state.me.tenant ? null : field(t('tenant'), input('tenant', { value: q.tenant, placeholder: t('tenant_hint') }))),
       t('filter'), async (fd) => {
         const p = new URLSearchParams();
-        for (const k of ['action', 'actor', 'target']) if (val(fd, k)) p.set(k, val(fd, k));
+        for (const k of ['action', 'actor', 'target', 'tenant']) if (val(fd, k)) p.set(k, val(fd, k));
         go(`audit?${p}`);
       }));
       const entries = await api('GET', `/api/v1/audit?${new URLSearchParams({ ...q, limit: 100 })}`);
