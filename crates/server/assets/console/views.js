@@ -12,11 +12,11 @@
 
   /** A form whose submit runs `action`; errors appear above the buttons, the button is busy
    *  while it runs. */
-  function form(attrs, fields, submitLabel, action, extra) {
+  function form(attrs, fields, submitLabel, action) {
     const errors = h('div', {});
     const submit = h('button', { type: 'submit' }, submitLabel);
     const f = h('form', { class: 'panel', ...attrs }, fields, errors,
-      h('div', { class: 'row' }, submit, extra || null));
+      h('div', { class: 'row' }, submit));
     f.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.replaceChildren();
