@@ -312,3 +312,32 @@ async fn cross_tenant_access_is_denied() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// A presented credential is never ignored: a bad Authorization header next to a valid session
+/// cookie is refused, not quietly replaced by the cookie (found by schemathesis' ignored-auth check).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_authorization_header_is_not_rescued_by_a_session_cookie() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    let ok = admin
+        .client
+        .get(s.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    for bad in [
+        "Bearer cvt_not-a-real-token",
+        "Basic YWRtaW46YWRtaW4=",
+        "garbage",
+    ] {
+        let r = admin
+            .client
+            .get(s.url("/api/v1/users"))
+            .header("authorization", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{bad}");
+    }
+}

@@ -171,8 +171,8 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
     })
 }
 
-/// Starts the periodic jobs: the posture check (every node) and the checkpoint signer (full
-/// nodes only).
+/// Starts the periodic jobs: the posture check (every node), the checkpoint signer and the chain
+/// verifier (full nodes only).
 pub fn start_background(b: &Bootstrapped) {
     crate::posture::start_periodic(b.state.clone());
     if let Some(sk) = &b.signing_key {
@@ -182,6 +182,12 @@ pub fn start_background(b: &Bootstrapped) {
             sk.clone(),
             FileSink::new(st.cfg.sink_path()),
             Duration::from_secs(st.cfg.audit.checkpoint_interval_secs),
+        );
+        crate::audit_log::start_verifier(
+            st.meta.clone(),
+            sk.verifying_key(),
+            FileSink::new(st.cfg.sink_path()),
+            Duration::from_secs(st.cfg.audit.verify_interval_secs),
         );
     }
 }

@@ -6,8 +6,9 @@
 //! What this module must not do: render anything that depends on who is asking. A file that
 //! did would have to leave the public part of the route table.
 
+use crate::error::ApiError;
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// The console's Content-Security-Policy: script, style, images, media and fetches from this
@@ -64,7 +65,7 @@ pub async fn shell() -> Response {
 pub async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => with_csp(content_type, body),
-        None => (StatusCode::NOT_FOUND, "no such console file").into_response(),
+        None => ApiError::not_found().into_response(),
     }
 }
 

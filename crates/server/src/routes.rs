@@ -52,6 +52,8 @@ pub struct Route {
     request: Option<(&'static str, SchemaFn)>,
     response: (u16, Option<(&'static str, SchemaFn)>),
     query: Option<fn() -> Vec<utoipa::openapi::path::Parameter>>,
+    /// Error statuses beyond those every route of its kind may answer.
+    more_errors: &'static [u16],
 }
 
 const ANY_ROLE: &[Role] = &[
@@ -86,6 +88,7 @@ fn r(
         request: None,
         response: (200, None),
         query: None,
+        more_errors: &[],
     }
 }
 
@@ -100,6 +103,15 @@ impl Route {
     }
     fn res_list<T: ToSchema>(mut self, status: u16, content_type: &'static str) -> Self {
         self.response = (status, Some((content_type, list::<T>)));
+        self
+    }
+    /// A success body that is not JSON (an SVG picture, the console's HTML).
+    fn res_raw(mut self, content_type: &'static str) -> Self {
+        self.response = (200, Some((content_type, |_| json!({ "type": "string" }))));
+        self
+    }
+    fn more_errors(mut self, codes: &'static [u16]) -> Self {
+        self.more_errors = codes;
         self
     }
     fn status(mut self, status: u16) -> Self {
@@ -164,7 +176,8 @@ pub fn table() -> Vec<Route> {
             Public,
             "The web console (HTML shell, no data)",
             get(crate::console::shell),
-        ),
+        )
+        .res_raw("text/html"),
         r(
             "get",
             "/console/assets/{file}",
@@ -206,7 +219,9 @@ pub fn table() -> Vec<Route> {
             SignIn,
             "The pending authenticator enrolment as a QR code (SVG)",
             get(session::totp_qr),
-        ),
+        )
+        .res_raw("image/svg+xml")
+        .more_errors(&[409]),
         r(
             "post",
             "/api/v1/auth/logout",
@@ -283,7 +298,8 @@ pub fn table() -> Vec<Route> {
             Roles(LISTENER),
             "The call's waveform (SVG), under the same grant as playback",
             get(waveform::waveform),
-        ),
+        )
+        .res_raw("image/svg+xml"),
         // Audit
         r(
             "get",
@@ -317,7 +333,8 @@ pub fn table() -> Vec<Route> {
             Roles(MONITOR),
             "A chart for the console (SVG): calls-per-day, storage or accesses-per-role",
             get(charts::chart),
-        ),
+        )
+        .res_raw("image/svg+xml"),
         // Administration
         r(
             "get",
@@ -462,7 +479,7 @@ pub fn openapi_json() -> String {
         if let Some((ct, f)) = body {
             ok["content"] = json!({ ct: { "schema": f(&mut schemas) } });
         }
-        let error = json!({ "description": "error", "content": { JSON: { "schema": { "$ref": format!("#/components/schemas/{err}") } } } });
+        let error = json!({ "description": "error", "content": { JSON: { "schema": err } } });
         op["responses"][status.to_string()] = ok;
         // Every error any route can answer, in the one error format.
         let mut errors = vec![400, 401, 404, 500, 503];
@@ -472,6 +489,7 @@ pub fn openapi_json() -> String {
         if r.path == "/api/v1/playback/{grant}" {
             errors.push(416);
         }
+        errors.extend(r.more_errors);
         if r.access != Access::Public {
             errors.push(403);
         }

@@ -148,6 +148,9 @@ pub trait MetaBackend: Sealed + Send + Sync {
     /// Stores `value` unless the key already exists; returns the value now stored, so that
     /// concurrent initialisers agree on one.
     async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Stores `value`, replacing what was there (for values that record the latest state, such
+    /// as when the audit chain was last verified).
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
     // --- tenants and their keys ---
     /// Creates a tenant with its first (active) key in one transaction.

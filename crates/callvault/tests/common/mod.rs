@@ -335,14 +335,10 @@ impl Server {
     /// Audit entries matching `query` (the query string of GET /api/v1/audit), read with an
     /// auditor's bearer token.
     pub async fn audit(&self, auditor_token: &str, query: &str) -> Vec<Value> {
-        let r = self
-            .client()
-            .get(self.url(&format!("/api/v1/audit?{query}")))
-            .bearer_auth(auditor_token)
-            .send()
-            .await
-            .unwrap();
-        serde_json::from_value(ok_json(r, 200).await).unwrap()
+        let v = self
+            .bearer_json(auditor_token, &format!("/api/v1/audit?{query}"))
+            .await;
+        serde_json::from_value(v).unwrap()
     }
 
     /// Uploads `audio` as a recorder; returns the response.
@@ -369,6 +365,39 @@ impl Server {
     }
 }
 
+impl Server {
+    /// GETs `path` with a bearer token; expects 200 and returns the JSON body.
+    pub async fn bearer_json(&self, token: &str, path: &str) -> Value {
+        let r = self
+            .client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        ok_json(r, 200).await
+    }
+}
+
+/// `callvault probe --json URL`, inside network namespace `netns` if given: exit code and report.
+pub fn probe(url: &str, netns: Option<&str>) -> (i32, Value) {
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let out = c
+        .args(["probe", "--json", url])
+        .env_remove("CALLVAULT_CONFIG")
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    (out.status.code().unwrap_or(-1), v)
+}
+
 pub struct User {
     pub client: reqwest::Client,
     pub username: String,
@@ -377,6 +406,11 @@ pub struct User {
 }
 
 impl User {
+    /// GETs `path` with this user's session; expects 200 and returns the JSON body.
+    pub async fn get_json(&self, s: &Server, path: &str) -> Value {
+        ok_json(self.client.get(s.url(path)).send().await.unwrap(), 200).await
+    }
+
     /// Fetches a whole playback URL (absolute) and returns its body.
     pub async fn play(&self, url: &str) -> Vec<u8> {
         let r = self.client.get(url).send().await.unwrap();

@@ -67,8 +67,15 @@ fn short_text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
 pub async fn upload(
     State(st): State<AppState>,
     Recorder(p, tenant): Recorder,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    // axum's own rejection is plain text; every error of the API is the one JSON error body.
+    let mut form = form.map_err(|e| {
+        ApiError::bad_request(format!(
+            "send the recording as multipart/form-data with `metadata` and `audio` parts: {}",
+            e.body_text()
+        ))
+    })?;
     let mut meta: Option<UploadMetadata> = None;
     let mut audio: Option<Vec<u8>> = None;
     while let Some(field) = form

@@ -310,6 +310,16 @@ impl MetaBackend for Postgres {
         .await
     }
 
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn create_tenant(&self, t: &Tenant, k: &TenantKey) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let tx = begin(&mut c).await?;

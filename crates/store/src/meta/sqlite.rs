@@ -238,6 +238,19 @@ impl MetaBackend for Sqlite {
         .await
     }
 
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            ))
+            .map(drop)
+        })
+        .await
+    }
+
     async fn create_tenant(&self, t: &Tenant, k: &TenantKey) -> Result<(), StoreError> {
         let (t, k) = (t.clone(), k.clone());
         self.write(move |tx| {

@@ -199,6 +199,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     // settings
     check!(store, settings_missing_is_none);
     check!(store, settings_put_if_absent_keeps_first);
+    check!(store, settings_put_replaces);
     // leases
     check!(store, lease_is_exclusive_renewable_and_expires);
     check!(store, lease_concurrent_takers_get_one_winner);
@@ -319,6 +320,18 @@ async fn lease_concurrent_takers_get_one_winner(s: MetadataStore) {
 
 async fn settings_missing_is_none(s: MetadataStore) {
     assert_eq!(s.get_setting(&uniq("missing")).await.unwrap(), None);
+}
+
+async fn settings_put_replaces(s: MetadataStore) {
+    let k = uniq("latest");
+    s.put_setting(&k, b"one").await.unwrap();
+    s.put_setting(&k, b"two").await.unwrap();
+    assert_eq!(
+        s.get_setting(&k).await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    // put_if_absent does not overwrite what put stored.
+    assert_eq!(s.put_setting_if_absent(&k, b"three").await.unwrap(), b"two");
 }
 
 async fn settings_put_if_absent_keeps_first(s: MetadataStore) {
