@@ -512,7 +512,7 @@ pub fn openapi_json() -> String {
     }
     let doc = json!({
         "openapi": "3.1.0",
-        "info": { "title": "callvault", "version": env!("CARGO_PKG_VERSION"), "description": "Encrypted call-recording store. Every route but the public three requires authentication." },
+        "info": { "title": "callvault", "version": env!("CARGO_PKG_VERSION"), "description": "Encrypted call-recording store. Every route requires authentication except health, this document, sign-in and the web console's static files (which hold no data)." },
         "paths": paths,
         "components": {
             "schemas": components,
