@@ -3,8 +3,8 @@
 //! requests reach the server), the auditor sees the access and has no way to play, a listener
 //! cannot reach admin pages, and the CSP refuses inline script while the console works.
 //!
-//! The browser is driven by `tests/e2e/console.mjs` (Node + playwright-core, pointed at
-//! Debian's /usr/bin/chromium); this file prepares the deployment and checks the audit record
+//! The browser is driven by `tests/e2e/*.mjs` (Node + playwright-core, pointed at Debian's
+//! /usr/bin/chromium); this file prepares the deployment and checks the audit record
 //! afterwards. Screenshots land in `$CARGO_TARGET_TMPDIR/console-screenshots`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,8 +22,19 @@ fn e2e_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn console_in_headless_chromium() {
+/// `user:password:base32-secret`, as the scripts take an account.
+fn account(u: &User) -> String {
+    format!(
+        "{}:{}:{}",
+        u.username,
+        u.password,
+        data_encoding::BASE32_NOPAD.encode(&u.totp)
+    )
+}
+
+/// Runs one browser script against `s`; panics with its output and the server's log if a
+/// check failed.
+fn browser(s: &Server, script: &str, env: &[(&str, String)]) {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: `apt-get install chromium` (see .ci/run)"
@@ -32,6 +43,35 @@ async fn console_in_headless_chromium() {
         e2e_dir().join("node_modules/playwright-core").exists(),
         "playwright-core is missing: `npm ci --prefix crates/callvault/tests/e2e` (see .ci/run)"
     );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(e2e_dir().join(script))
+        .env("CV_BASE", &s.base)
+        .env("CV_CHROMIUM", CHROMIUM)
+        .env("CV_SHOTS", &shots)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = s.log();
+    let tail: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.contains(r#""level":"DEBUG""#))
+        .rev()
+        .take(40)
+        .collect();
+    assert!(
+        out.status.success(),
+        "{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log (newest first)\n{}",
+        tail.join("\n")
+    );
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_in_headless_chromium() {
     let s = Server::start();
     let admin = s.admin().await;
     s.tenant(&admin, "region-a").await;
@@ -48,42 +88,16 @@ async fn console_in_headless_chromium() {
         s.upload_ok(&recorder, &short, meta("+46709999999")).await;
     }
 
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let b32 = |k: &[u8]| data_encoding::BASE32_NOPAD.encode(k);
-    let out = Command::new("node")
-        .arg(e2e_dir().join("console.mjs"))
-        .env("CV_BASE", &s.base)
-        .env("CV_CHROMIUM", CHROMIUM)
-        .env("CV_SHOTS", &shots)
-        .env("CV_RECORDING", &id)
-        .env(
-            "CV_NURSE",
-            format!("nurse:{}:{}", nurse.password, b32(&nurse.totp)),
-        )
-        .env(
-            "CV_AUDITOR",
-            format!("aud:{}:{}", auditor.password, b32(&auditor.totp)),
-        )
-        .env(
-            "CV_ADMIN",
-            format!("admin:{}:{}", admin.password, b32(&admin.totp)),
-        )
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log tail\n{}",
-        s.log()
-            .lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .join("\n")
+    browser(
+        &s,
+        "console.mjs",
+        &[
+            ("CV_RECORDING", id.clone()),
+            ("CV_NURSE", account(&nurse)),
+            ("CV_AUDITOR", account(&auditor)),
+            ("CV_ADMIN", account(&admin)),
+        ],
     );
-    println!("{stdout}");
 
     // The server's own record agrees with what the browser saw: the nurse stated a purpose and
     // audio was served, including a range that starts past the beginning (after the seek;
@@ -131,4 +145,18 @@ async fn console_in_headless_chromium() {
             .filter(|e| e["action"] == "recording.play")
             .all(|e| e["actor"] == "user:nurse")
     );
+}
+
+/// A session that ends while the page is open sends the user to sign-in with a note saying
+/// so. The server runs with an idle timeout of a few seconds; the script polls until it bites.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_says_when_a_session_has_expired() {
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &[("CALLVAULT_SESSION__IDLE_TIMEOUT_SECS", "8")],
+    );
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
+    browser(&s, "expiry.mjs", &[("CV_NURSE", account(&nurse))]);
 }

@@ -1,101 +1,18 @@
-// Drives the web console in headless Chromium. Started by crates/callvault/tests/console.rs,
-// which boots the server and passes accounts through the environment:
-//   CV_BASE, CV_CHROMIUM, CV_SHOTS, CV_RECORDING, CV_NURSE / CV_AUDITOR / CV_ADMIN = user:password:base32-totp
-// Every check throws on failure; the process exits non-zero with the reason.
-import { chromium } from 'playwright-core';
-import { createHmac } from 'node:crypto';
-import path from 'node:path';
+// Drives the web console in headless Chromium through every role's main pages. Started by
+// crates/callvault/tests/console.rs, which boots the server and passes accounts through the
+// environment: CV_BASE, CV_CHROMIUM, CV_SHOTS, CV_RECORDING, and CV_NURSE / CV_AUDITOR /
+// CV_ADMIN = user:password:base32-totp. Every check throws on failure (non-zero exit).
 import assert from 'node:assert/strict';
+import { BASE, WAIT, account, env, log, run, session, shot, signIn, totp } from './lib.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set; run this through crates/callvault/tests/console.rs`);
-  return v;
-};
-const BASE = env('CV_BASE');
-const SHOTS = env('CV_SHOTS');
 const REC = env('CV_RECORDING');
-const account = (k) => {
-  const [user, password, secret] = env(k).split(':');
-  return { user, password, secret };
-};
-const WAIT = { timeout: 20000 };
 
-function base32(s) {
-  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0; let value = 0; const out = [];
-  for (const c of s.replace(/=+$/, '')) {
-    value = (value << 5) | abc.indexOf(c);
-    bits += 5;
-    if (bits >= 8) { out.push((value >>> (bits - 8)) & 255); bits -= 8; }
-  }
-  return Buffer.from(out);
-}
-
-/** RFC 6238 code for the step after now: the server allows one step of skew, and the step the
- *  account enrolled with may be the current one (codes are never accepted twice). */
-function totp(secret, offsetSteps = 1) {
-  const step = Math.floor(Date.now() / 1000 / 30) + offsetSteps;
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac('sha1', base32(secret)).update(msg).digest();
-  const o = mac[mac.length - 1] & 15;
-  const n = ((mac[o] & 127) << 24) | (mac[o + 1] << 16) | (mac[o + 2] << 8) | mac[o + 3];
-  return String(n % 1e6).padStart(6, '0');
-}
-
-const log = (...a) => console.log('[console-e2e]', ...a);
-
-const browser = await chromium.launch({
-  executablePath: env('CV_CHROMIUM'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--autoplay-policy=no-user-gesture-required'],
-});
-
-/** A fresh browser profile that fails on any CSP violation or page error. */
-async function session(name) {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
-  const page = await ctx.newPage();
-  page.problems = [];
-  page.on('pageerror', (e) => page.problems.push(`${name}: page error ${e.message}`));
-  // Refusals (401, 403) are expected where the test provokes them; anything else is a problem.
-  page.on('response', (r) => {
-    if (r.status() >= 400 && ![401, 403].includes(r.status())) page.problems.push(`${name}: ${r.status()} ${r.url()}`);
-  });
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) page.problems.push(`${name}: console ${m.text()}`);
-  });
-  page.ranges = [];
-  page.partial = [];
-  page.on('request', (r) => {
-    if (r.url().includes('/api/v1/playback/') && !r.url().endsWith('/waveform')) page.ranges.push(r.headers().range || 'none');
-  });
-  page.on('response', (r) => {
-    const m = (r.headers()['content-range'] || '').match(/^bytes (\d+)-/);
-    if (r.url().includes('/api/v1/playback/') && r.status() === 206 && m) page.partial.push(Number(m[1]));
-  });
-  return { ctx, page };
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page, { user, password, secret }) {
-  await page.goto(`${BASE}/console`);
-  await page.waitForSelector('#login-form', WAIT);
-  await page.fill('#f-username', user);
-  await page.fill('#f-password', password);
-  await page.fill('#f-totp_code', totp(secret));
-  await page.click('#login-form button[type=submit]');
-  await page.waitForSelector('#logout', WAIT);
-}
-
-let page;
-try {
+await run(async (state) => {
+  let page;
   // ---- the CSP forbids inline script, and the console still works under it -----------------
   const nurse = await session('nurse');
   page = nurse.page;
+  state.page = page;
   const shell = await page.goto(`${BASE}/console`);
   const csp = shell.headers()['content-security-policy'];
   assert.match(csp, /script-src 'self'/);
@@ -223,6 +140,7 @@ try {
   // Signed in with the keyboard alone: focus starts on the page heading, Tab reaches the form.
   const aud = await session('auditor');
   page = aud.page;
+  state.page = page;
   const auditor = account('CV_AUDITOR');
   await page.goto(`${BASE}/console`);
   await page.waitForSelector('#login-form', WAIT);
@@ -278,6 +196,7 @@ try {
   // ---- admin: users (confirmed, one-time password shown once), posture -----------------------
   const adm = await session('admin');
   page = adm.page;
+  state.page = page;
   await signIn(page, account('CV_ADMIN'));
   await page.waitForSelector('#user-form', WAIT);
   await page.fill('#f-username', 'newbie');
@@ -299,6 +218,7 @@ try {
   // ---- first sign-in: new password, authenticator enrolment with a QR code -------------------
   const nb = await session('newbie');
   page = nb.page;
+  state.page = page;
   await page.goto(`${BASE}/console`);
   await page.waitForSelector('#login-form', WAIT);
   await page.fill('#f-username', 'newbie');
@@ -320,13 +240,4 @@ try {
   log('first sign-in: password changed, authenticator enrolled from the QR page');
 
   log('all console checks passed');
-} catch (e) {
-  // Leave the page as it was for whoever reads the failure.
-  if (page) {
-    await shot(page, 'failure').catch(() => {});
-    console.log('page text at failure:', (await page.textContent('body').catch(() => '')).slice(0, 2000));
-  }
-  throw e;
-} finally {
-  await browser.close();
-}
+});
