@@ -7,6 +7,7 @@
 //! callvault-bench audit-append     [--entries 200000] [--writers 64] [--dir DIR]
 //! callvault-bench search           [--rows 2700000] [--backend sqlite|postgres] [--queries 300]
 //!                                  [--dir DIR] [--pg-url URL] [--batch 10000] [--keep true]
+//! callvault-bench erase            [--rows 1000000] [--batch 1000] [--backend sqlite|postgres] [--dir DIR]
 //! ```
 //!
 //! Results go to stdout; `BENCHMARKS.md` at the repository root records a run.
@@ -14,6 +15,7 @@
 
 mod args;
 mod audit_append;
+mod erase;
 mod playback;
 mod search;
 mod setup;
@@ -29,6 +31,7 @@ const USAGE: &str = "usage:
   callvault-bench audit-append     [--entries N] [--writers N] [--dir DIR]
   callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
                                    [--dir DIR] [--pg-url URL] [--batch N] [--keep true]
+  callvault-bench erase            [--rows N] [--batch N] [--backend sqlite|postgres] [--dir DIR]
 
 DIR defaults to a fresh temporary directory under /var/tmp; data written there is removed
 at the end (search --keep true keeps its SQLite file). search --backend postgres starts a
@@ -52,6 +55,7 @@ fn main() -> Result<()> {
         "playback-ttfb" => rt.block_on(playback::run(&args)),
         "audit-append" => rt.block_on(audit_append::run(&args)),
         "search" => rt.block_on(search::run(&args)),
+        "erase" => rt.block_on(erase::run(&args)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

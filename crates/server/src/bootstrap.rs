@@ -131,7 +131,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
                 BootError::Other("stored audit signing key has the wrong length".into())
             })?;
             let sk = SigningKey::from_bytes(&bytes);
-            (Some(Keys::new(kp, sk.verifying_key())), Some(sk))
+            (Some(Keys::new(kp, sk.clone())), Some(sk))
         }
     };
 
@@ -162,6 +162,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         keys,
         audit,
         metrics: Metrics::default(),
+        clock: crate::clock::Clock::System,
         posture: Default::default(),
     });
     Ok(Bootstrapped {
@@ -171,10 +172,14 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
     })
 }
 
-/// Starts the periodic jobs: the posture check (every node), the checkpoint signer and the chain
-/// verifier (full nodes only).
+/// Starts the periodic jobs: the posture check (every node), and on full nodes the checkpoint
+/// signer, the chain verifier and the retention job (each run by one node of the deployment, the
+/// lease holder).
 pub fn start_background(b: &Bootstrapped) {
     crate::posture::start_periodic(b.state.clone());
+    if b.state.keys.is_some() {
+        crate::lifecycle::retention::start_job(b.state.clone());
+    }
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(

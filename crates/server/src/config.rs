@@ -30,6 +30,25 @@ pub struct Config {
     pub grants: GrantConfig,
     pub login: LoginConfig,
     pub posture: PostureConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How often the retention job erases what has expired (one node per deployment runs it).
+    pub interval_secs: u64,
+    /// Recordings erased per transaction: bounds the time the database write lock is held.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 3600,
+            batch: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +208,7 @@ impl Default for Config {
             grants: GrantConfig::default(),
             login: LoginConfig::default(),
             posture: PostureConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -6,9 +6,11 @@
 pub mod api;
 pub mod audit_log;
 pub mod bootstrap;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod posture;
 pub mod principal;

@@ -274,6 +274,7 @@ pub async fn live_checks(
             fix: "issue tokens for at most a year and rotate them".into(),
         });
     }
+    f.extend(crate::lifecycle::posture::checks(meta, now).await?);
     Ok(f)
 }
 

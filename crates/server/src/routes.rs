@@ -2,7 +2,7 @@
 //! route list that the tests walk to prove every route denies the unauthenticated and every
 //! role gets exactly what the table says.
 
-use crate::api::{admin, audit, charts, ops, playback, recordings, session, waveform};
+use crate::api::{admin, audit, charts, ops, playback, privacy, recordings, session, waveform};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use axum::routing::{MethodRouter, delete, get, post};
@@ -68,6 +68,10 @@ const LISTENER: &[Role] = &[Role::Listener, Role::PrivacyOfficer];
 const AUDITOR: &[Role] = &[Role::Auditor];
 const ADMIN: &[Role] = &[Role::Admin];
 const MONITOR: &[Role] = &[Role::Admin, Role::Auditor];
+const PRIVACY: &[Role] = &[Role::PrivacyOfficer];
+/// Recording policies, retention rules, records of processing: the tenant's privacy officer or
+/// an admin managing the tenant.
+const POLICY: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
 const JSON: &str = "application/json";
 
 fn r(
@@ -300,6 +304,109 @@ pub fn table() -> Vec<Route> {
             get(waveform::waveform),
         )
         .res_raw("image/svg+xml"),
+        // Lifecycle and privacy
+        r(
+            "get",
+            "/api/v1/tenants/{tenant}/recording-policies",
+            Roles(POLICY),
+            "The tenant's recording policies",
+            get(privacy::list_recording_policies),
+        )
+        .res_list::<privacy::RecordingPolicyView>(200, JSON),
+        r(
+            "post",
+            "/api/v1/tenants/{tenant}/recording-policies",
+            Roles(POLICY),
+            "Set the recording policy of a queue or the tenant's default (audited)",
+            post(privacy::set_recording_policy),
+        )
+        .req::<privacy::SetRecordingPolicy>(JSON)
+        .res::<privacy::RecordingPolicyView>(200, JSON),
+        r(
+            "get",
+            "/api/v1/tenants/{tenant}/retention-rules",
+            Roles(POLICY),
+            "The tenant's retention rules",
+            get(privacy::list_retention_rules),
+        )
+        .res_list::<privacy::RetentionRuleView>(200, JSON),
+        r(
+            "post",
+            "/api/v1/tenants/{tenant}/retention-rules",
+            Roles(POLICY),
+            "Set a retention rule for the tenant, a queue or a class; the longest matching rule wins",
+            post(privacy::set_retention_rule),
+        )
+        .req::<privacy::SetRetentionRule>(JSON)
+        .res::<privacy::RetentionRuleView>(200, JSON),
+        r(
+            "get",
+            "/api/v1/tenants/{tenant}/processing-report",
+            Roles(POLICY),
+            "Records of processing (GDPR art. 30): counts by retention class, oldest, holds, erasures",
+            get(privacy::processing_report),
+        )
+        .query::<privacy::ReportQuery>()
+        .res::<privacy::ProcessingReport>(200, JSON),
+        r(
+            "get",
+            "/api/v1/holds",
+            Roles(PRIVACY),
+            "Legal holds of your tenant",
+            get(privacy::list_holds),
+        )
+        .res_list::<privacy::HoldView>(200, JSON),
+        r(
+            "post",
+            "/api/v1/holds",
+            Roles(PRIVACY),
+            "Place a legal hold on a recording, a caller or a search; overrides retention and erasure",
+            post(privacy::create_hold),
+        )
+        .req::<privacy::NewHold>(JSON)
+        .res::<privacy::HoldView>(201, JSON),
+        r(
+            "post",
+            "/api/v1/holds/{id}/lift",
+            Roles(PRIVACY),
+            "Lift a legal hold",
+            post(privacy::lift_hold),
+        )
+        .status(204),
+        r(
+            "post",
+            "/api/v1/recordings/{id}/erase",
+            Roles(PRIVACY),
+            "Erase one recording now by crypto-shredding (reason required)",
+            post(privacy::erase_recording),
+        )
+        .req::<privacy::EraseRequest>(JSON)
+        .res::<privacy::EraseResult>(200, JSON),
+        r(
+            "post",
+            "/api/v1/erasures",
+            Roles(PRIVACY),
+            "Ask to erase every recording of a caller; a second privacy officer must approve",
+            post(privacy::request_erasure),
+        )
+        .req::<privacy::NewErasure>(JSON)
+        .res::<privacy::ErasurePending>(202, JSON),
+        r(
+            "post",
+            "/api/v1/erasures/{id}/approve",
+            Roles(PRIVACY),
+            "Approve another officer's erasure request; the erasure runs",
+            post(privacy::approve_erasure),
+        )
+        .res::<privacy::EraseResult>(200, JSON),
+        r(
+            "post",
+            "/api/v1/subject-access",
+            Roles(PRIVACY),
+            "Signed subject access archive (GDPR art. 15) of one caller: audio, metadata, access report",
+            post(privacy::subject_access),
+        )
+        .req::<privacy::SubjectAccessRequest>(JSON),
         // Audit
         r(
             "get",

@@ -2,13 +2,14 @@
 //! `keys` is `None` and nothing that decrypts can run.
 
 use crate::audit_log::AuditLog;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use callvault_core::TenantId;
 use callvault_crypto::{CallerHashKey, KeyProvider, TenantIdentity, TenantRecipient};
 use callvault_store::{BlobStore, MetadataStore};
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,8 @@ pub struct Inner {
     pub keys: Option<Keys>,
     pub audit: AuditLog,
     pub metrics: Metrics,
+    /// Time as retention and holds see it; `System` in every server.
+    pub clock: Clock,
     /// The findings of the last periodic posture check.
     pub posture: Mutex<Vec<crate::posture::Finding>>,
 }
@@ -60,15 +63,18 @@ impl AppState {
 pub struct Keys {
     pub provider: KeyProvider,
     pub audit_verifying: VerifyingKey,
+    /// Signs audit checkpoints and, domain-separated, subject access archives.
+    pub signing: SigningKey,
     identities: Mutex<HashMap<(TenantId, i64), Arc<TenantIdentity>>>,
     caller_keys: Mutex<HashMap<TenantId, Arc<CallerHashKey>>>,
 }
 
 impl Keys {
-    pub fn new(provider: KeyProvider, audit_verifying: VerifyingKey) -> Self {
+    pub fn new(provider: KeyProvider, signing: SigningKey) -> Self {
         Self {
             provider,
-            audit_verifying,
+            audit_verifying: signing.verifying_key(),
+            signing,
             identities: Mutex::default(),
             caller_keys: Mutex::default(),
         }

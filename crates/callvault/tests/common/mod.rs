@@ -173,6 +173,13 @@ impl Server {
         }
     }
 
+    /// Runs a CLI verb against this deployment, on its backends (scale-out ones included).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let env: Vec<(String, String)> = self.scale_out.iter().flat_map(ScaleOut::env).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        cli(self.root(), &env, args)
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -302,7 +309,20 @@ impl Server {
             .await
     }
 
+    /// Creates a tenant with a default recording policy that records every queue (class
+    /// `standard`), so that uploads are admitted.
     pub async fn tenant(&self, admin: &User, id: &str) {
+        self.bare_tenant(admin, id).await;
+        self.policy(
+            admin,
+            id,
+            json!({ "record": true, "parties": "both", "retention_class": "standard" }),
+        )
+        .await;
+    }
+
+    /// Creates a tenant with no recording policy: every call to it is refused.
+    pub async fn bare_tenant(&self, admin: &User, id: &str) {
         ok_json(
             admin
                 .client
@@ -314,6 +334,21 @@ impl Server {
             201,
         )
         .await;
+    }
+
+    /// Sets a recording policy of `tenant` as `editor` (an admin or the tenant's privacy officer).
+    pub async fn policy(&self, editor: &User, tenant: &str, policy: Value) -> Value {
+        ok_json(
+            editor
+                .client
+                .post(self.url(&format!("/api/v1/tenants/{tenant}/recording-policies")))
+                .json(&policy)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await
     }
 
     /// An API token; returns the bearer secret.

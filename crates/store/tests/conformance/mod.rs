@@ -11,8 +11,9 @@
 use callvault_audit::{Checkpoint, Entry, GENESIS, StoredEntry, chain_hash};
 use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
 use callvault_store::{
-    ApiToken, AuditFilter, BlobStore, DailyActions, DailyRecordings, Grant, MetadataStore,
-    Recording, RecordingFilter, Session, SessionStage, StoreError, Tenant, TenantKey, User,
+    ApiToken, AuditFilter, BlobStore, DailyActions, DailyRecordings, ErasureCause, Grant,
+    MetadataStore, Recording, RecordingFilter, Session, SessionStage, StoreError, Tenant,
+    TenantKey, User,
 };
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -43,6 +44,9 @@ macro_rules! check {
         run(stringify!($f), $f($store.clone())).await
     };
 }
+
+// After the macro, which it uses.
+mod lifecycle;
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -169,6 +173,7 @@ fn recording(tenant: &TenantId, started_at: i64) -> Recording {
         queue: None,
         external_call_id: None,
         created_at: started_at + 70,
+        retention_class: None,
     }
 }
 
@@ -251,6 +256,8 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, grant_create_and_get);
     check!(store, grant_unknown_is_not_found);
     check!(store, grant_duplicate_is_conflict);
+    // lifecycle
+    lifecycle::suite(&store).await;
     // audit: the chain is global, so these run in this order on a fresh store
     check!(store, audit_empty_store_has_no_head);
     check!(store, audit_append_batches_chain_from_genesis);
@@ -1293,6 +1300,13 @@ async fn recording_peaks_round_trip_tenant_scoped(s: MetadataStore) {
         s.put_peaks(&RecordingId::random(), &[1]).await.is_err(),
         "peaks of a recording that does not exist"
     );
+    // Erasing the recording erases its waveform with it.
+    let erased = s
+        .erase_recordings(&a, &[r.id], T0, ErasureCause::Request)
+        .await
+        .unwrap();
+    assert_eq!(erased.len(), 1);
+    expect_not_found(s.get_peaks(&a, &r.id).await, "an erased recording's peaks");
 }
 
 async fn recordings_per_day_by_ingest_day(s: MetadataStore) {
