@@ -35,7 +35,13 @@ async fn every_route_denies_the_unauthenticated() {
     // Adding a public route must be a conscious decision: it has to be added here too.
     assert_eq!(
         public,
-        ["/healthz", "/api/v1/openapi.json", "/api/v1/auth/login"]
+        [
+            "/healthz",
+            "/api/v1/openapi.json",
+            "/console",
+            "/console/assets/{file}",
+            "/api/v1/auth/login"
+        ]
     );
     for r in routes.iter().filter(|r| r.access != Access::Public) {
         let resp = request(&c, &s, r.method, r.path).send().await.unwrap();
@@ -85,6 +91,24 @@ async fn every_route_denies_the_unauthenticated() {
         .await
         .unwrap();
     assert_eq!(h, r#"{"status":"ok"}"#);
+    // The console's files are the same for everyone: nothing in them depends on a session.
+    let admin = s.admin().await;
+    for path in [
+        "/console",
+        "/console/assets/app.js",
+        "/console/assets/views.js",
+        "/console/assets/i18n.js",
+        "/console/assets/app.css",
+        "/console/assets/icon.svg",
+    ] {
+        let anonymous = c.get(s.url(path)).send().await.unwrap();
+        assert_eq!(anonymous.status(), 200, "{path}");
+        let anonymous = anonymous.bytes().await.unwrap();
+        let signed_in = admin.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(signed_in.bytes().await.unwrap(), anonymous, "{path} varies");
+    }
+    let missing = c.get(s.url("/console/assets/secrets.json")).send().await;
+    assert_eq!(missing.unwrap().status(), 404);
     // And the OpenAPI document lists every route of the table.
     let doc: serde_json::Value = c
         .get(s.url("/api/v1/openapi.json"))

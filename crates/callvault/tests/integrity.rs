@@ -59,16 +59,9 @@ async fn flipped_blob_byte_fails_playback_and_is_audited() {
     let got = whole.bytes().await;
     assert!(got.is_err(), "the stream must break, not deliver garbage");
 
-    let entries: Vec<Value> = s
-        .client()
-        .get(s.url(&format!("/api/v1/audit?action=recording.play&target={id}")))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entries = s
+        .audit(&auditor, &format!("action=recording.play&target={id}"))
+        .await;
     let failures = entries
         .iter()
         .filter(|e| e["result"] == "integrity_error")

@@ -67,16 +67,9 @@ async fn audit_count(s: &Server, auditor: &str) -> usize {
     let mut after = 0u64;
     let mut n = 0;
     loop {
-        let page: Vec<serde_json::Value> = s
-            .client()
-            .get(s.url(&format!("/api/v1/audit?after_seq={after}&limit=1000")))
-            .bearer_auth(auditor)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = s
+            .audit(auditor, &format!("after_seq={after}&limit=1000"))
+            .await;
         // Each query is itself audited, so stop at the first short page rather than at an
         // empty one (which would never come).
         n += page.len();

@@ -14,6 +14,7 @@ mod error;
 pub mod g711;
 mod mp3;
 mod ogg;
+pub mod peaks;
 pub mod wav;
 
 #[cfg(any(test, feature = "testgen"))]

@@ -5,9 +5,11 @@
 
 pub mod api;
 pub mod audit_log;
+pub mod body_limit;
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod lifecycle;
 pub mod live;
@@ -17,6 +19,7 @@ pub mod principal;
 pub mod provisioning;
 pub mod routes;
 pub mod state;
+mod svg;
 pub mod tls;
 
 mod serve;

@@ -2,7 +2,9 @@
 //! route list that the tests walk to prove every route denies the unauthenticated and every
 //! role gets exactly what the table says.
 
-use crate::api::{admin, audit, live, ops, playback, privacy, recordings, session};
+use crate::api::{
+    admin, audit, charts, live, ops, playback, privacy, recordings, session, waveform,
+};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -52,6 +54,8 @@ pub struct Route {
     request: Option<(&'static str, SchemaFn)>,
     response: (u16, Option<(&'static str, SchemaFn)>),
     query: Option<fn() -> Vec<utoipa::openapi::path::Parameter>>,
+    /// Error statuses beyond those every route of its kind may answer.
+    more_errors: &'static [u16],
 }
 
 const ANY_ROLE: &[Role] = &[
@@ -90,6 +94,7 @@ fn r(
         request: None,
         response: (200, None),
         query: None,
+        more_errors: &[],
     }
 }
 
@@ -104,6 +109,15 @@ impl Route {
     }
     fn res_list<T: ToSchema>(mut self, status: u16, content_type: &'static str) -> Self {
         self.response = (status, Some((content_type, list::<T>)));
+        self
+    }
+    /// A success body that is not JSON (an SVG picture, the console's HTML).
+    fn res_raw(mut self, content_type: &'static str) -> Self {
+        self.response = (200, Some((content_type, |_| json!({ "type": "string" }))));
+        self
+    }
+    fn more_errors(mut self, codes: &'static [u16]) -> Self {
+        self.more_errors = codes;
         self
     }
     fn status(mut self, status: u16) -> Self {
@@ -165,6 +179,23 @@ pub fn table() -> Vec<Route> {
             get(ops::posture),
         )
         .res_list::<crate::posture::Finding>(200, JSON),
+        // The web console: static files that hold no data (see console.rs); every page fills
+        // itself from the API under the signed-in user's session.
+        r(
+            "get",
+            "/console",
+            Public,
+            "The web console (HTML shell, no data)",
+            get(crate::console::shell),
+        )
+        .res_raw("text/html"),
+        r(
+            "get",
+            "/console/assets/{file}",
+            Public,
+            "The web console's script and style files (no data)",
+            get(crate::console::asset),
+        ),
         // Signing in
         r(
             "post",
@@ -194,6 +225,15 @@ pub fn table() -> Vec<Route> {
         .req::<session::TotpConfirm>(JSON)
         .res::<session::SignInStep>(200, JSON),
         r(
+            "get",
+            "/api/v1/auth/totp/qr",
+            SignIn,
+            "The pending authenticator enrolment as a QR code (SVG)",
+            get(session::totp_qr),
+        )
+        .res_raw("image/svg+xml")
+        .more_errors(&[409]),
+        r(
             "post",
             "/api/v1/auth/logout",
             Roles(ANY_ROLE),
@@ -209,6 +249,15 @@ pub fn table() -> Vec<Route> {
             get(session::me),
         )
         .res::<session::Me>(200, JSON),
+        r(
+            "post",
+            "/api/v1/auth/language",
+            Roles(ANY_ROLE),
+            "Choose your console language (en or sv)",
+            post(session::set_language),
+        )
+        .req::<session::LanguageChoice>(JSON)
+        .status(204),
         // Recordings
         r(
             "post",
@@ -303,6 +352,14 @@ pub fn table() -> Vec<Route> {
             "Play (supports Range)",
             get(playback::play),
         ),
+        r(
+            "get",
+            "/api/v1/playback/{grant}/waveform",
+            Roles(LISTENER),
+            "The call's waveform (SVG), under the same grant as playback",
+            get(waveform::waveform),
+        )
+        .res_raw("image/svg+xml"),
         // Lifecycle and privacy
         r(
             "get",
@@ -424,6 +481,23 @@ pub fn table() -> Vec<Route> {
             post(audit::verify),
         )
         .res::<audit::VerifyReport>(200, JSON),
+        r(
+            "post",
+            "/api/v1/audit/caller-report",
+            Roles(AUDITOR),
+            "Every access to one caller's recordings (the number is matched by keyed hash)",
+            post(audit::caller_report),
+        )
+        .req::<audit::CallerReportRequest>(JSON)
+        .res::<audit::CallerReport>(200, JSON),
+        r(
+            "get",
+            "/api/v1/charts/{chart}",
+            Roles(MONITOR),
+            "A chart for the console (SVG): calls-per-day, storage or accesses-per-role",
+            get(charts::chart),
+        )
+        .res_raw("image/svg+xml"),
         // Administration
         r(
             "get",
@@ -531,9 +605,15 @@ pub fn router(ingest_only: bool, max_upload_bytes: usize) -> axum::Router<AppSta
             } else {
                 SMALL_BODY
             };
+            // The declared length is judged first (and a refused body drained, so the 413
+            // arrives); the limit still caps bodies that declare no length.
             app.route(
                 r.path,
-                r.handler.layer(axum::extract::DefaultBodyLimit::max(limit)),
+                r.handler
+                    .layer(axum::extract::DefaultBodyLimit::max(limit))
+                    .layer(axum::middleware::from_fn(move |req, next| {
+                        crate::body_limit::refuse_oversized(limit, req, next)
+                    })),
             )
         })
 }
@@ -549,6 +629,8 @@ pub fn example_path(path: &str) -> String {
         )
         .replace("{tenant}", "no-such-tenant")
         .replace("{seq}", "0")
+        .replace("{file}", "app.js")
+        .replace("{chart}", "calls-per-day")
 }
 
 /// The OpenAPI 3.1 document, derived from the table.
@@ -588,9 +670,10 @@ pub fn openapi_json() -> String {
         if r.request.is_some() {
             errors.extend([409, 413, 415, 422]);
         }
-        if r.path.starts_with("/api/v1/playback") {
+        if r.path == "/api/v1/playback/{grant}" {
             errors.push(416);
         }
+        errors.extend(r.more_errors);
         if r.access != Access::Public {
             errors.push(403);
         }
@@ -613,7 +696,7 @@ pub fn openapi_json() -> String {
     }
     let doc = json!({
         "openapi": "3.1.0",
-        "info": { "title": "callvault", "version": env!("CARGO_PKG_VERSION"), "description": "Encrypted call-recording store. Every route but the public three requires authentication." },
+        "info": { "title": "callvault", "version": env!("CARGO_PKG_VERSION"), "description": "Encrypted call-recording store. Every route requires authentication except health, this document, sign-in and the web console's static files (which hold no data)." },
         "paths": paths,
         "components": {
             "schemas": components,

@@ -205,6 +205,36 @@ pub trait MetaBackend: Sealed + Send + Sync {
     ) -> Result<Vec<Recording>, StoreError>;
     async fn count_recordings(&self) -> Result<u64, StoreError>;
 
+    // --- the console ---
+    /// The person's chosen console language (`None` until they choose).
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError>;
+    /// `NotFound` for an unknown user.
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError>;
+    /// Stores a recording's waveform peaks, age-encrypted to its tenant (docs/FORMAT.md);
+    /// replaces any earlier ones. Removed with the recording.
+    async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError>;
+    /// `NotFound` when the recording has no peaks (a compressed format) or is another tenant's.
+    async fn get_peaks(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<u8>, StoreError>;
+    /// Recordings per UTC ingest day since `since` (unix seconds), oldest first; one tenant's
+    /// or (with `None`) all.
+    async fn recordings_per_day(
+        &self,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyRecordings>, StoreError>;
+    /// Audit entries of `action` per UTC day and actor since `since` (unix seconds), oldest
+    /// day first; one tenant's or (with `None`) all.
+    async fn actions_per_day(
+        &self,
+        action: &str,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyActions>, StoreError>;
+
     // --- playback grants ---
     async fn create_grant(&self, g: &Grant) -> Result<(), StoreError>;
     async fn get_grant(&self, hash: &[u8; 32]) -> Result<Grant, StoreError>;

@@ -147,6 +147,25 @@ pub struct Grant {
     pub expires_at: i64,
 }
 
+/// Recordings that arrived on one UTC day (by ingest time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyRecordings {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub calls: u64,
+    /// Plaintext bytes of the media files.
+    pub bytes: u64,
+}
+
+/// How many audit entries of one action one actor caused on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyActions {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub actor: String,
+    pub count: u64,
+}
+
 /// Filter for reading the audit record.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

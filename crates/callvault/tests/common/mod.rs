@@ -369,6 +369,15 @@ impl Server {
         v["secret"].as_str().unwrap().to_owned()
     }
 
+    /// Audit entries matching `query` (the query string of GET /api/v1/audit), read with an
+    /// auditor's bearer token.
+    pub async fn audit(&self, auditor_token: &str, query: &str) -> Vec<Value> {
+        let v = self
+            .bearer_json(auditor_token, &format!("/api/v1/audit?{query}"))
+            .await;
+        serde_json::from_value(v).unwrap()
+    }
+
     /// Uploads `audio` as a recorder; returns the response.
     pub async fn upload(&self, token: &str, audio: &[u8], meta: Value) -> reqwest::Response {
         let form = reqwest::multipart::Form::new()

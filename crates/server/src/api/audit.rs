@@ -1,13 +1,15 @@
 //! The audit record for auditors: query and verify. Auditors never see audio.
 
-use crate::api::{Query, rfc3339};
+use crate::api::{Json, Query, rfc3339};
 use crate::audit_log::{Verification, verify_all};
 use crate::error::{ApiError, ApiResult};
 use crate::principal::Auditor;
 use crate::state::AppState;
 use axum::extract::State;
+use callvault_audit::StoredEntry;
 use callvault_audit::sink::FileSink;
-use callvault_store::AuditFilter;
+use callvault_core::{E164, TenantId};
+use callvault_store::{AuditFilter, RecordingFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -82,23 +84,114 @@ pub async fn query(
             limit,
         })
         .await?;
-    Ok(axum::Json(
-        rows.into_iter()
-            .map(|r| AuditEntry {
-                seq: r.seq,
-                time: rfc3339(r.entry.time.unix_timestamp()),
-                actor: r.entry.actor,
-                tenant: r.entry.tenant,
-                action: r.entry.action,
-                target: r.entry.target,
-                purpose: r.entry.purpose,
-                result: r.entry.result,
-                client: r.entry.client,
-                details: r.entry.details,
-                hash: r.hash.to_string(),
+    Ok(axum::Json(rows.into_iter().map(entry_view).collect()))
+}
+
+fn entry_view(r: StoredEntry) -> AuditEntry {
+    AuditEntry {
+        seq: r.seq,
+        time: rfc3339(r.entry.time.unix_timestamp()),
+        actor: r.entry.actor,
+        tenant: r.entry.tenant,
+        action: r.entry.action,
+        target: r.entry.target,
+        purpose: r.entry.purpose,
+        result: r.entry.result,
+        client: r.entry.client,
+        details: r.entry.details,
+        hash: r.hash.to_string(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallerReportRequest {
+    /// The caller's number in international form. Sent in the body so it never appears in a
+    /// URL or access log; the audit entry of this report does not contain it either.
+    pub caller_number: String,
+    /// Required for operator-wide auditors; a tenant's auditor may only name their own.
+    pub tenant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallerReport {
+    /// The caller's recordings (newest first, at most 500): id and start time.
+    pub recordings: Vec<ReportedRecording>,
+    /// Every audit entry about those recordings, oldest first.
+    pub entries: Vec<AuditEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportedRecording {
+    pub id: String,
+    pub started_at: String,
+}
+
+/// Who accessed one caller's calls, and why: for subject access requests and complaints. The
+/// number is matched through the tenant's keyed hash, like a listener's search.
+pub async fn caller_report(
+    State(st): State<AppState>,
+    Auditor(p): Auditor,
+    Json(req): Json<CallerReportRequest>,
+) -> ApiResult<axum::Json<CallerReport>> {
+    let tenant = match (&p.tenant, req.tenant) {
+        (Some(own), Some(asked)) if asked != own.as_str() => {
+            return Err(ApiError::forbidden("you audit only your own tenant"));
+        }
+        (Some(own), _) => own.clone(),
+        (None, Some(asked)) => TenantId::parse(&asked)?,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "name the `tenant` whose caller this is (your account spans all tenants)",
+            ));
+        }
+    };
+    let number = E164::parse(&req.caller_number)?;
+    let keys = st.keys()?;
+    let mut ev = p.event("audit.caller_report", "ok");
+    ev.tenant = Some(tenant.to_string());
+    st.audit
+        .record(ev)
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    let hash = keys
+        .caller_key(&st.meta, &tenant)
+        .await?
+        .hash(number.expose());
+    let recs = st
+        .meta
+        .search_recordings(
+            &tenant,
+            &RecordingFilter {
+                caller_hash: Some(hash),
+                limit: 500,
+                ..RecordingFilter::default()
+            },
+        )
+        .await?;
+    let mut entries = Vec::new();
+    for r in &recs {
+        let rows = st
+            .meta
+            .audit_query(&AuditFilter {
+                target: Some(r.id.to_string()),
+                limit: 1000,
+                ..AuditFilter::default()
+            })
+            .await?;
+        entries.extend(rows);
+    }
+    entries.sort_by_key(|e| e.seq);
+    Ok(axum::Json(CallerReport {
+        recordings: recs
+            .iter()
+            .map(|r| ReportedRecording {
+                id: r.id.to_string(),
+                started_at: rfc3339(r.started_at),
             })
             .collect(),
-    ))
+        entries: entries.into_iter().map(entry_view).collect(),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,6 +204,9 @@ pub struct VerifyReport {
     /// The first problem found, naming the entry.
     pub finding: Option<String>,
     pub first_bad_seq: Option<u64>,
+    /// The newest signed checkpoint: the entry it covers and when it was signed.
+    pub last_checkpoint_seq: Option<u64>,
+    pub last_checkpoint_time: Option<String>,
 }
 
 pub async fn verify(
@@ -122,6 +218,14 @@ pub async fn verify(
     let outcome = verify_all(&st.meta, keys.audit_verifying, &sink)
         .await
         .map_err(ApiError::internal)?;
+    let last = st
+        .meta
+        .checkpoints()
+        .await?
+        .into_iter()
+        .max_by_key(|c| c.seq);
+    let last_checkpoint_seq = last.as_ref().map(|c| c.seq);
+    let last_checkpoint_time = last.map(|c| rfc3339(c.time.unix_timestamp()));
     let report = match outcome {
         Verification::Intact(r) => VerifyReport {
             intact: true,
@@ -130,6 +234,8 @@ pub async fn verify(
             sink_checkpoints: r.sink_checkpoints,
             finding: None,
             first_bad_seq: None,
+            last_checkpoint_seq,
+            last_checkpoint_time,
         },
         Verification::Broken(f) => VerifyReport {
             intact: false,
@@ -138,6 +244,8 @@ pub async fn verify(
             sink_checkpoints: 0,
             first_bad_seq: Some(first_seq(&f)),
             finding: Some(f.to_string()),
+            last_checkpoint_seq,
+            last_checkpoint_time,
         },
     };
     let mut ev = p.event("audit.verify", if report.intact { "ok" } else { "broken" });

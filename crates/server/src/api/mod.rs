@@ -2,12 +2,14 @@
 
 pub mod admin;
 pub mod audit;
+pub mod charts;
 pub mod live;
 pub mod ops;
 pub mod playback;
 pub mod privacy;
 pub mod recordings;
 pub mod session;
+pub mod waveform;
 
 use crate::error::ApiError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

@@ -14,8 +14,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use callvault_auth::token::{self, Kind};
+use callvault_core::{TenantId, UserId};
 use callvault_crypto::{Header, open_recording};
 use callvault_media::Container;
+use callvault_store::Grant;
 use callvault_store::{LiveCall, StoreError};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
@@ -52,16 +54,17 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>,
     Ok(Some((start, end)))
 }
 
-pub async fn play(
-    State(st): State<AppState>,
-    Listener(p, tenant, user): Listener,
-    Path(grant): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let keys = st.keys()?;
-    let hash = token::hash(Kind::Grant, &grant).map_err(|_| ApiError::not_found())?;
+/// The grant behind a playback URL, if it is this listener's and still valid. Someone else's
+/// grant answers like an unknown one.
+pub async fn valid_grant(
+    st: &AppState,
+    tenant: &TenantId,
+    user: &UserId,
+    grant: &str,
+) -> ApiResult<Grant> {
+    let hash = token::hash(Kind::Grant, grant).map_err(|_| ApiError::not_found())?;
     let g = st.meta.get_grant(&hash.0).await?;
-    if g.user_id != user || g.tenant != tenant {
+    if g.user_id != *user || g.tenant != *tenant {
         return Err(ApiError::not_found());
     }
     if g.expires_at <= now() {
@@ -70,6 +73,17 @@ pub async fn play(
         e.code = "grant_expired";
         return Err(e);
     }
+    Ok(g)
+}
+
+pub async fn play(
+    State(st): State<AppState>,
+    Listener(p, tenant, user): Listener,
+    Path(grant): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let keys = st.keys()?;
+    let g = valid_grant(&st, &tenant, &user, &grant).await?;
     let rec = match st.meta.get_recording(&tenant, &g.recording).await {
         Err(StoreError::NotFound) => {
             let call = st.meta.get_live_call(&tenant, &g.recording).await?;

@@ -148,13 +148,18 @@ pub async fn upload(
         _ => None,
     };
     let size = audio.len() as u64;
-    let (header, payload) = tokio::task::spawn_blocking(move || {
+    let probed = info.clone();
+    let (peaks_enc, (header, payload)) = tokio::task::spawn_blocking(move || {
+        // The waveform, for the console: sealed to the tenant like the caller number.
+        let peaks = callvault_media::peaks::compute(&audio, &probed)
+            .map(|p| encrypt_small(std::slice::from_ref(&recipient), &p.encode()))
+            .transpose()?;
         let mut w = RecordingWriter::new(
             &[recipient],
             Vec::with_capacity(audio.len() + audio.len() / 4000 + 64),
         )?;
         w.write_all(&audio)?;
-        w.finish()
+        w.finish().map(|sealed| (peaks, sealed))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -201,6 +206,13 @@ pub async fn upload(
         ev.target = Some(id.to_string());
         let _ = st.audit.record(ev).await;
         return Err(e.into());
+    }
+    // Peaks are derived data: a recording without them still plays, so a failure here is
+    // logged rather than undoing the upload.
+    if let Some(enc) = peaks_enc {
+        if let Err(e) = st.meta.put_peaks(&id, &enc).await {
+            tracing::warn!(recording = %id, error = %e, "waveform peaks not stored");
+        }
     }
     st.metrics.uploads.fetch_add(1, Ordering::Relaxed);
     Ok((

@@ -342,6 +342,34 @@ pub async fn confirm_totp(
     next_step(&st, &mut session, &user).map(axum::Json)
 }
 
+/// The pending enrolment's `otpauth://` URI as a QR code (SVG), for the console's enrolment
+/// page. Answers only during enrolment, only to the session that is enrolling.
+pub async fn totp_qr(
+    State(st): State<AppState>,
+    AnySession { session, user }: AnySession,
+) -> ApiResult<Response> {
+    let (SessionStage::TotpEnroll, Some(sealed)) = (session.stage, &session.pending_totp_sealed)
+    else {
+        return Err(ApiError::conflict(
+            "there is no authenticator enrolment in progress for this session",
+        ));
+    };
+    let secret = st
+        .keys()?
+        .provider
+        .open(&SealContext::totp_secret(&user.id.to_string()), sealed)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let secret = TotpSecret::from_bytes(secret.expose_secret().clone());
+    let uri = secret.otpauth_uri("callvault", user.username.as_str());
+    let code = qrcode::QrCode::new(uri.expose_secret().as_bytes())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .build();
+    Ok(([(http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
 pub async fn logout(State(st): State<AppState>, p: Principal) -> ApiResult<Response> {
     if let Some(h) = p.session {
         st.meta.delete_session(&h).await?;
@@ -360,12 +388,50 @@ pub struct Me {
     pub actor: String,
     pub role: String,
     pub tenant: Option<String>,
+    /// The console language this person chose (`en` or `sv`); absent until they choose.
+    pub language: Option<String>,
 }
 
-pub async fn me(p: Principal) -> axum::Json<Me> {
-    axum::Json(Me {
+pub async fn me(State(st): State<AppState>, p: Principal) -> ApiResult<axum::Json<Me>> {
+    let language = match &p.user_id {
+        Some(u) => st.meta.user_language(u).await?,
+        None => None,
+    };
+    Ok(axum::Json(Me {
         actor: p.actor,
         role: p.role.as_str().to_owned(),
         tenant: p.tenant.map(|t| t.to_string()),
-    })
+        language,
+    }))
+}
+
+/// The console's languages.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    En,
+    Sv,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageChoice {
+    pub language: Language,
+}
+
+/// Remembers the signed-in person's console language, so it follows them to any browser.
+pub async fn set_language(
+    State(st): State<AppState>,
+    p: Principal,
+    Json(req): Json<LanguageChoice>,
+) -> ApiResult<StatusCode> {
+    let user = p
+        .user_id
+        .ok_or_else(|| ApiError::bad_request("only people have a console language, not tokens"))?;
+    let code = match req.language {
+        Language::En => "en",
+        Language::Sv => "sv",
+    };
+    st.meta.set_user_language(&user, code).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0003_search_indexes.sql"),
     include_str!("postgres/0004_lifecycle.sql"),
     include_str!("postgres/0005_live_calls.sql"),
+    include_str!("postgres/0006_console.sql"),
 ];
 
 // Advisory lock keys: database-wide, so every node using the database contends for the same
@@ -737,6 +738,85 @@ impl MetaBackend for Postgres {
             .one("SELECT COUNT(*) FROM recordings", &[], first_int)
             .await?;
         u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("recording count {n}")))
+    }
+
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError> {
+        self.one(
+            "SELECT language FROM users WHERE id = $1",
+            &[&user.to_string()],
+            |r| r.opt_text(0),
+        )
+        .await
+    }
+
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError> {
+        changed(
+            self.exec(
+                "UPDATE users SET language = $2 WHERE id = $1",
+                &[&user.to_string(), &language],
+            )
+            .await?,
+        )
+    }
+
+    async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO recording_peaks (recording, peaks_enc) VALUES ($1, $2)
+             ON CONFLICT (recording) DO UPDATE SET peaks_enc = excluded.peaks_enc",
+            &[&recording.to_string(), &peaks_enc],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_peaks(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.one(
+            "SELECT p.peaks_enc FROM recording_peaks p JOIN recordings r ON r.id = p.recording
+             WHERE r.tenant = $1 AND p.recording = $2",
+            &[&tenant.as_str(), &recording.to_string()],
+            first_bytes,
+        )
+        .await
+    }
+
+    async fn recordings_per_day(
+        &self,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyRecordings>, StoreError> {
+        self.all(
+            "SELECT created_at / $1 AS day, COUNT(*), COALESCE(SUM(size), 0)::BIGINT FROM recordings
+             WHERE created_at >= $2 AND ($3::TEXT IS NULL OR tenant = $3)
+             GROUP BY day ORDER BY day",
+            &[&DAY_SECS, &since, &tenant.map(TenantId::as_str)],
+            daily_recordings_row,
+        )
+        .await
+    }
+
+    async fn actions_per_day(
+        &self,
+        action: &str,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyActions>, StoreError> {
+        self.all(
+            "SELECT time_ns / $1 AS day, actor, COUNT(*) FROM audit
+             WHERE action = $2 AND time_ns >= $3 AND ($4::TEXT IS NULL OR tenant = $4)
+             GROUP BY day, actor ORDER BY day, actor",
+            &[
+                &(DAY_SECS * 1_000_000_000),
+                &action,
+                &since.saturating_mul(1_000_000_000),
+                &tenant.map(TenantId::as_str),
+            ],
+            daily_actions_row,
+        )
+        .await
     }
 
     async fn create_grant(&self, g: &Grant) -> Result<(), StoreError> {

@@ -28,6 +28,26 @@ pub(super) const AUDIT_COLS: &str =
     "seq, time_ns, actor, tenant, action, target, purpose, result, client, details, hash";
 pub(super) const CHECKPOINT_COLS: &str = "seq, hash, time_ns, signature";
 
+pub(super) const DAY_SECS: i64 = 86_400;
+
+/// `day, calls, bytes`
+pub(super) fn daily_recordings_row(r: &dyn Cells) -> Result<DailyRecordings, StoreError> {
+    Ok(DailyRecordings {
+        day: r.int(0)?,
+        calls: i64_to_u64(r.int(1)?),
+        bytes: i64_to_u64(r.int(2)?),
+    })
+}
+
+/// `day, actor, count`
+pub(super) fn daily_actions_row(r: &dyn Cells) -> Result<DailyActions, StoreError> {
+    Ok(DailyActions {
+        day: r.int(0)?,
+        actor: r.text(1)?,
+        count: i64_to_u64(r.int(2)?),
+    })
+}
+
 /// The primitive getters an adapter provides for one result row, by column index. A driver
 /// error (wrong type, NULL where a value was required) comes back as a `StoreError`.
 pub(super) trait Cells {

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0003_search_indexes.sql"),
     include_str!("sqlite/0004_lifecycle.sql"),
     include_str!("sqlite/0005_live_calls.sql"),
+    include_str!("sqlite/0006_console.sql"),
 ];
 
 pub(super) struct Sqlite {
@@ -634,6 +635,110 @@ impl MetaBackend for Sqlite {
                 r.get::<_, i64>(0)
             }))
             .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError> {
+        let id = user.to_string();
+        self.read(move |c| {
+            one(
+                c.query_row("SELECT language FROM users WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                }),
+            )
+        })
+        .await
+    }
+
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError> {
+        let (id, lang) = (user.to_string(), language.to_owned());
+        self.write(move |tx| {
+            changed(one(tx.execute(
+                "UPDATE users SET language = ?2 WHERE id = ?1",
+                params![id, lang],
+            ))?)
+        })
+        .await
+    }
+
+    async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError> {
+        let (id, enc) = (recording.to_string(), peaks_enc.to_vec());
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO recording_peaks (recording, peaks_enc) VALUES (?1, ?2)
+                 ON CONFLICT (recording) DO UPDATE SET peaks_enc = excluded.peaks_enc",
+                params![id, enc],
+            ))
+            .and_then(changed)
+        })
+        .await
+    }
+
+    async fn get_peaks(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let (t, id) = (tenant.to_string(), recording.to_string());
+        self.read(move |c| {
+            one(c.query_row(
+                "SELECT p.peaks_enc FROM recording_peaks p JOIN recordings r ON r.id = p.recording
+                 WHERE r.tenant = ?1 AND p.recording = ?2",
+                params![t, id],
+                |r| r.get(0),
+            ))
+        })
+        .await
+    }
+
+    async fn recordings_per_day(
+        &self,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyRecordings>, StoreError> {
+        let t = tenant.map(|t| t.to_string());
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT created_at / ?1 AS day, COUNT(*), COALESCE(SUM(size), 0) FROM recordings
+                     WHERE created_at >= ?2 AND (?3 IS NULL OR tenant = ?3)
+                     GROUP BY day ORDER BY day",
+                )
+                .map_err(map_err)?;
+            all(st
+                .query_map(params![DAY_SECS, since, t], read(daily_recordings_row))
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn actions_per_day(
+        &self,
+        action: &str,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyActions>, StoreError> {
+        let (a, t) = (action.to_owned(), tenant.map(|t| t.to_string()));
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT time_ns / ?1 AS day, actor, COUNT(*) FROM audit
+                     WHERE action = ?2 AND time_ns >= ?3 AND (?4 IS NULL OR tenant = ?4)
+                     GROUP BY day, actor ORDER BY day, actor",
+                )
+                .map_err(map_err)?;
+            all(st
+                .query_map(
+                    params![
+                        DAY_SECS * 1_000_000_000,
+                        a,
+                        since.saturating_mul(1_000_000_000),
+                        t
+                    ],
+                    read(daily_actions_row),
+                )
+                .map_err(map_err)?)
         })
         .await
     }

@@ -11,9 +11,9 @@
 use callvault_audit::{Checkpoint, Entry, GENESIS, StoredEntry, chain_hash};
 use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
 use callvault_store::{
-    ApiToken, AuditFilter, BlobStore, ChunkOutcome, Grant, LiveCall, LiveChunk, LiveKey, LiveState,
-    MetadataStore, Recording, RecordingFilter, Session, SessionStage, StoreError, Tenant,
-    TenantKey, User,
+    ApiToken, AuditFilter, BlobStore, ChunkOutcome, DailyActions, DailyRecordings, ErasureCause,
+    Grant, LiveCall, LiveChunk, LiveKey, LiveState, MetadataStore, Recording, RecordingFilter,
+    Session, SessionStage, StoreError, Tenant, TenantKey, User,
 };
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -227,6 +227,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, user_duplicate_is_conflict);
     check!(store, user_unknown_is_not_found);
     check!(store, user_update_unknown_is_not_found);
+    check!(store, user_language_round_trip);
     // sessions
     check!(store, session_create_get_update_delete);
     check!(store, session_duplicate_hash_is_conflict);
@@ -249,6 +250,8 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, recording_search_pagination_walks_each_row_once);
     check!(store, recording_search_never_returns_other_tenants);
     check!(store, recording_count);
+    check!(store, recording_peaks_round_trip_tenant_scoped);
+    check!(store, recordings_per_day_by_ingest_day);
     // grants
     check!(store, grant_create_and_get);
     check!(store, grant_unknown_is_not_found);
@@ -270,6 +273,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, audit_checkpoints_sorted_and_unique);
     check!(store, audit_concurrent_appends_form_one_chain);
     check!(store, audit_whole_chain_verifies);
+    check!(store, audit_actions_per_day_by_actor);
 }
 
 // ---- live calls -----------------------------------------------------------------------------
@@ -825,6 +829,19 @@ async fn user_unknown_is_not_found(s: MetadataStore) {
             .await,
         "get_user_by_name",
     );
+}
+
+async fn user_language_round_trip(s: MetadataStore) {
+    let u = new_user(&s, None, "lang").await;
+    assert_eq!(s.user_language(&u.id).await.unwrap(), None);
+    s.set_user_language(&u.id, "sv").await.unwrap();
+    assert_eq!(s.user_language(&u.id).await.unwrap().as_deref(), Some("sv"));
+    // Updating the rest of the user leaves the choice alone.
+    s.update_user(&u).await.unwrap();
+    assert_eq!(s.user_language(&u.id).await.unwrap().as_deref(), Some("sv"));
+    let ghost = UserId::random();
+    expect_not_found(s.user_language(&ghost).await, "unknown user's language");
+    expect_not_found(s.set_user_language(&ghost, "en").await, "unknown user");
 }
 
 async fn user_update_unknown_is_not_found(s: MetadataStore) {
@@ -1459,6 +1476,57 @@ async fn recording_count(s: MetadataStore) {
     );
 }
 
+async fn recording_peaks_round_trip_tenant_scoped(s: MetadataStore) {
+    let a = new_tenant(&s, "peaks-a").await;
+    let b = new_tenant(&s, "peaks-b").await;
+    let r = recording(&a, T0);
+    s.insert_recording(&r).await.unwrap();
+    expect_not_found(s.get_peaks(&a, &r.id).await, "peaks never stored");
+    s.put_peaks(&r.id, &[1, 2, 3]).await.unwrap();
+    assert_eq!(s.get_peaks(&a, &r.id).await.unwrap(), vec![1, 2, 3]);
+    s.put_peaks(&r.id, &[9; 500]).await.unwrap();
+    assert_eq!(s.get_peaks(&a, &r.id).await.unwrap(), vec![9; 500]);
+    expect_not_found(s.get_peaks(&b, &r.id).await, "another tenant's peaks");
+    assert!(
+        s.put_peaks(&RecordingId::random(), &[1]).await.is_err(),
+        "peaks of a recording that does not exist"
+    );
+    // Erasing the recording erases its waveform with it.
+    let erased = s
+        .erase_recordings(&a, &[r.id], T0, ErasureCause::Request)
+        .await
+        .unwrap();
+    assert_eq!(erased.len(), 1);
+    expect_not_found(s.get_peaks(&a, &r.id).await, "an erased recording's peaks");
+}
+
+async fn recordings_per_day_by_ingest_day(s: MetadataStore) {
+    let t = new_tenant(&s, "daily").await;
+    let other = new_tenant(&s, "daily-other").await;
+    let day = 19_700; // 2023-12-09
+    let at = |d: i64, secs: i64| {
+        let mut r = recording(&t, 0);
+        r.created_at = d * 86_400 + secs;
+        r.size = 1000;
+        r
+    };
+    for r in [at(day, 5), at(day, 86_399), at(day + 2, 0), at(day - 1, 3)] {
+        s.insert_recording(&r).await.unwrap();
+    }
+    let mut elsewhere = recording(&other, 0);
+    elsewhere.created_at = day * 86_400;
+    s.insert_recording(&elsewhere).await.unwrap();
+    let got = s.recordings_per_day(Some(&t), day * 86_400).await.unwrap();
+    let row = |day, calls| DailyRecordings {
+        day,
+        calls,
+        bytes: calls * 1000,
+    };
+    assert_eq!(got, vec![row(day, 2), row(day + 2, 1)]);
+    let all = s.recordings_per_day(None, day * 86_400).await.unwrap();
+    assert_eq!(all.iter().find(|d| d.day == day).unwrap().calls, 3);
+}
+
 // ---- grants --------------------------------------------------------------------------------
 
 async fn grant_create_and_get(s: MetadataStore) {
@@ -1650,6 +1718,48 @@ async fn audit_range_pagination(s: MetadataStore) {
     );
     let two = s.audit_range(3, 2).await.unwrap();
     assert_eq!(two.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+}
+
+async fn audit_actions_per_day_by_actor(s: MetadataStore) {
+    let tag = rand_hex();
+    let action = format!("recording.access.{tag}");
+    let (ta, tb) = (format!("ta-{tag}"), format!("tb-{tag}"));
+    let mk = |actor: &str, tenant: &str| Entry {
+        tenant: Some(tenant.to_owned()),
+        ..entry(actor, &action)
+    };
+    s.append_audit(vec![
+        mk("user:ann", &ta),
+        mk("user:bo", &ta),
+        mk("user:ann", &ta),
+        mk("user:ann", &tb),
+        entry("user:ann", "recording.play"),
+    ])
+    .await
+    .unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let today = now / 86_400;
+    let row = |actor: &str, count| DailyActions {
+        day: today,
+        actor: actor.into(),
+        count,
+    };
+    let since = now - 3600;
+    let ta = TenantId::parse(&ta).unwrap();
+    assert_eq!(
+        s.actions_per_day(&action, Some(&ta), since).await.unwrap(),
+        vec![row("user:ann", 2), row("user:bo", 1)]
+    );
+    assert_eq!(
+        s.actions_per_day(&action, None, since).await.unwrap(),
+        vec![row("user:ann", 3), row("user:bo", 1)]
+    );
+    assert!(
+        s.actions_per_day(&action, None, now + 86_400)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn audit_query_filters(s: MetadataStore) {
