@@ -60,6 +60,7 @@ fn concrete(path: &str) -> String {
             "cvg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         )
         .replace("{tenant}", "probe")
+        .replace("{seq}", "0")
 }
 
 pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
@@ -122,6 +123,7 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
         let req = match method.as_str() {
             "get" => c.get(&u),
             "delete" => c.delete(&u),
+            "put" => c.put(&u).body(vec![0u8; 16]),
             _ => c.post(&u).json(&serde_json::json!({})),
         };
         if let Ok(r) = req.send().await {
