@@ -8,6 +8,7 @@
 //! callvault-bench live-ingest      [--calls 2000] [--secs 30] [--frame-ms 200] [--ramp-secs 10] [--bin PATH]
 //! callvault-bench search           [--rows 2700000] [--backend sqlite|postgres] [--queries 300]
 //!                                  [--dir DIR] [--pg-url URL] [--batch 10000] [--keep true]
+//! callvault-bench erase            [--rows 1000000] [--batch 1000] [--backend sqlite|postgres] [--dir DIR]
 //! ```
 //!
 //! Results go to stdout; `BENCHMARKS.md` at the repository root records a run.
@@ -15,6 +16,7 @@
 
 mod args;
 mod audit_append;
+mod erase;
 mod live_ingest;
 mod playback;
 mod search;
@@ -33,6 +35,7 @@ const USAGE: &str = "usage:
                                    (runs target/…/callvault serve as a child; build it first)
   callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
                                    [--dir DIR] [--pg-url URL] [--batch N] [--keep true]
+  callvault-bench erase            [--rows N] [--batch N] [--backend sqlite|postgres] [--dir DIR]
 
 DIR defaults to a fresh temporary directory under /var/tmp; data written there is removed
 at the end (search --keep true keeps its SQLite file). search --backend postgres starts a
@@ -56,6 +59,7 @@ fn main() -> Result<()> {
         "playback-ttfb" => rt.block_on(playback::run(&args)),
         "audit-append" => rt.block_on(audit_append::run(&args)),
         "search" => rt.block_on(search::run(&args)),
+        "erase" => rt.block_on(erase::run(&args)),
         "live-ingest" => rt.block_on(live_ingest::run(&args)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

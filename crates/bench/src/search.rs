@@ -177,6 +177,7 @@ impl Generator {
             queue: Some(queue),
             external_call_id: Some(external),
             created_at: started_at + (duration_ms / 1000) as i64 + 5,
+            retention_class: None,
         }
     }
 }

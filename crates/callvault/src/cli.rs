@@ -2,13 +2,18 @@
 //! audited with the actor `operator:cli`.
 
 use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use callvault_audit::sink::FileSink;
 use callvault_core::{Role, TenantId, Username};
 use callvault_crypto::{ExposeSecret, TenantIdentity};
 use callvault_server::audit_log::{Event, Verification, checkpoint_now, verify_all};
+use callvault_server::clock::Clock;
 use callvault_server::config::Config;
+use callvault_server::lifecycle::{export, retention};
 use callvault_server::{Bootstrapped, provisioning};
 use clap::{Parser, Subcommand};
+use ed25519_dalek::VerifyingKey;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +63,40 @@ enum Cmd {
     Keys(KeysCmd),
     #[command(subcommand)]
     Audit(AuditCmd),
+    #[command(subcommand)]
+    Retention(RetentionCmd),
+    #[command(subcommand)]
+    Export(ExportCmd),
+}
+
+#[derive(Subcommand)]
+enum RetentionCmd {
+    /// Erase every recording whose retention has ended and that no legal hold covers, in
+    /// batches of `retention.batch`. Audited as `retention.run` with the counts.
+    Run {
+        /// Only count what would be erased.
+        #[arg(long)]
+        dry_run: bool,
+        /// Judge expiry as of this time (RFC 3339) instead of now; recorded in the audit entry.
+        /// For rehearsals and tests: a time in the future erases early.
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// Check a subject access archive's signature. Exits 0 if it is intact and was signed by
+    /// the trusted key, 2 if not.
+    Verify {
+        file: PathBuf,
+        /// The deployment's public key (`callvault export public-key`); without it, this
+        /// deployment's own key is used.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the public key that subject access archives are signed with, for recipients.
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +221,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Cmd::Probe { url, json } = &cli.cmd {
         return crate::probe::run(url, *json).await;
     }
+    // Doctor reports an unsafe configuration as a finding instead of refusing to look at it.
+    if let Cmd::Doctor { json } = &cli.cmd {
+        let cfg = Config::parse(cli.config.as_deref(), std::env::vars())?;
+        return crate::doctor::run(&cfg, *json).await;
+    }
     let cfg = load(&cli)?;
     match cli.cmd {
         Cmd::Init => {
@@ -201,8 +245,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
             .await?;
         }
-        Cmd::Probe { .. } => unreachable!("handled above"),
-        Cmd::Doctor { json } => return crate::doctor::run(&cfg, json).await,
+        Cmd::Probe { .. } | Cmd::Doctor { .. } => unreachable!("handled above"),
         Cmd::Tenant(c) => {
             let b = callvault_server::open(&cfg, false).await?;
             match c {
@@ -395,6 +438,51 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                             writeln!(out, "{}", serde_json::to_string(e)?)?;
                         }
                     }
+                }
+            }
+        }
+        Cmd::Retention(RetentionCmd::Run { dry_run, now }) => {
+            let b = callvault_server::open(&cfg, false).await?;
+            keys(&b)?;
+            let clock = match now.as_deref() {
+                Some(t) => Clock::Fixed(
+                    callvault_server::api::parse_rfc3339("--now", t)
+                        .map_err(|e| anyhow!(e.message))?,
+                ),
+                None => Clock::System,
+            };
+            let r = retention::run(&b.state, "operator:cli", clock.now(), dry_run)
+                .await
+                .map_err(|e| anyhow!("{} {}", e.message, e.detail.unwrap_or_default()))?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        Cmd::Export(ExportCmd::PublicKey) => {
+            let b = callvault_server::open(&cfg, false).await?;
+            println!("{}", B64.encode(keys(&b)?.audit_verifying.as_bytes()));
+        }
+        Cmd::Export(ExportCmd::Verify { file, public_key }) => {
+            let trusted = match public_key {
+                Some(k) => {
+                    let bytes: [u8; 32] = B64
+                        .decode(k.trim())
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| anyhow!("--public-key must be the base64 of 32 bytes, as `callvault export public-key` prints it"))?;
+                    VerifyingKey::from_bytes(&bytes)?
+                }
+                None => keys(&callvault_server::open(&cfg, false).await?)?.audit_verifying,
+            };
+            let archive =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match export::verify(&archive, &trusted) {
+                Ok(body) => println!(
+                    "intact: signed by {}, {} bytes of content",
+                    B64.encode(trusted.as_bytes()),
+                    body.len()
+                ),
+                Err(e) => {
+                    println!("NOT VERIFIED: {e}");
+                    return Ok(ExitCode::from(2));
                 }
             }
         }

@@ -130,7 +130,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
                 BootError::Other("stored audit signing key has the wrong length".into())
             })?;
             let sk = SigningKey::from_bytes(&bytes);
-            (Some(Keys::new(kp, sk.verifying_key())), Some(sk))
+            (Some(Keys::new(kp, sk.clone())), Some(sk))
         }
     };
 
@@ -168,6 +168,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         blobs,
         keys,
         audit,
+        clock: crate::clock::Clock::System,
         live,
         metrics,
         posture: Default::default(),
@@ -179,10 +180,14 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
     })
 }
 
-/// Starts the periodic jobs: the posture check (every node) and the checkpoint signer (full
-/// nodes only).
+/// Starts the periodic jobs: the posture check (every node), and on full nodes the checkpoint
+/// signer, the chain verifier and the retention job (each run by one node of the deployment, the
+/// lease holder).
 pub fn start_background(b: &Bootstrapped) {
     crate::posture::start_periodic(b.state.clone());
+    if b.state.keys.is_some() {
+        crate::lifecycle::retention::start_job(b.state.clone());
+    }
     crate::live::start_sweeper(b.state.clone());
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
@@ -191,6 +196,12 @@ pub fn start_background(b: &Bootstrapped) {
             sk.clone(),
             FileSink::new(st.cfg.sink_path()),
             Duration::from_secs(st.cfg.audit.checkpoint_interval_secs),
+        );
+        crate::audit_log::start_verifier(
+            st.meta.clone(),
+            sk.verifying_key(),
+            FileSink::new(st.cfg.sink_path()),
+            Duration::from_secs(st.cfg.audit.verify_interval_secs),
         );
     }
 }

@@ -6,8 +6,10 @@
 pub mod api;
 pub mod audit_log;
 pub mod bootstrap;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub mod live;
 pub mod metrics;
 pub mod posture;

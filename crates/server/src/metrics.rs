@@ -13,6 +13,10 @@ pub struct Metrics {
     pub playbacks: AtomicU64,
     pub integrity_failures: AtomicU64,
     pub login_failures: AtomicU64,
+    pub ingest_refused: AtomicU64,
+    pub retention_runs: AtomicU64,
+    pub recordings_erased: AtomicU64,
+    pub blobs_deleted: AtomicU64,
     /// Live chunks acknowledged (stored durably, duplicates included).
     pub live_chunks: AtomicU64,
     /// Live calls assembled into recordings by this node.
@@ -67,6 +71,26 @@ impl Metrics {
                 "callvault_login_failures_total",
                 "failed sign-in attempts",
                 &self.login_failures,
+            ),
+            (
+                "callvault_ingest_refused_total",
+                "calls refused because no recording policy covers them",
+                &self.ingest_refused,
+            ),
+            (
+                "callvault_retention_runs_total",
+                "retention runs completed by this process",
+                &self.retention_runs,
+            ),
+            (
+                "callvault_recordings_erased_total",
+                "recordings crypto-shredded (retention and erasure requests)",
+                &self.recordings_erased,
+            ),
+            (
+                "callvault_erased_blobs_deleted_total",
+                "payload blobs of erased recordings deleted",
+                &self.blobs_deleted,
             ),
             (
                 "callvault_live_chunks_acked_total",

@@ -130,7 +130,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let client = client_of(parts);
-        if let Some(presented) = bearer(parts) {
+        // A presented credential is never ignored: an Authorization header that is not a valid
+        // bearer token is refused, not skipped in favour of a session cookie.
+        if parts.headers.contains_key(http::header::AUTHORIZATION) {
+            let presented = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
             let hash =
                 token::hash(Kind::Api, presented).map_err(|_| ApiError::unauthenticated())?;
             let tok = match st.meta.get_token_by_hash(&hash.0).await {
@@ -290,5 +293,52 @@ impl FromRequestParts<AppState> for Monitor {
         require(parts, st, &[Role::Admin, Role::Auditor], "admin or auditor")
             .await
             .map(Self)
+    }
+}
+
+/// A privacy officer of one tenant, signed in personally: legal holds, erasure, subject access,
+/// the records of processing. May also hear audio (a `Listener`), never administer accounts.
+pub struct PrivacyOfficer(pub Principal, pub TenantId, pub UserId);
+
+impl FromRequestParts<AppState> for PrivacyOfficer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let p = require(parts, st, &[Role::PrivacyOfficer], "privacy_officer").await?;
+        let t = tenant_of(&p)?;
+        let u = p.user_id.ok_or_else(|| {
+            ApiError::forbidden("privacy actions need a personal sign-in, not a token")
+        })?;
+        Ok(Self(p, t, u))
+    }
+}
+
+/// Sets a tenant's recording policy and retention rules: its privacy officer, or an admin who
+/// manages the tenant. The handler names the tenant; [`PolicyEditor::for_tenant`] checks it.
+pub struct PolicyEditor(pub Principal);
+
+impl FromRequestParts<AppState> for PolicyEditor {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        require(
+            parts,
+            st,
+            &[Role::Admin, Role::PrivacyOfficer],
+            "admin or privacy_officer",
+        )
+        .await
+        .map(Self)
+    }
+}
+
+impl PolicyEditor {
+    /// May this editor change `tenant`'s policies? Another tenant looks as if it did not exist.
+    pub fn for_tenant(&self, tenant: &TenantId) -> Result<(), ApiError> {
+        let p = &self.0;
+        let own = p.tenant.as_ref() == Some(tenant);
+        if p.manages(Some(tenant)) || (p.role == Role::PrivacyOfficer && own) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found())
+        }
     }
 }

@@ -2,12 +2,13 @@
 //! `keys` is `None` and nothing that decrypts can run.
 
 use crate::audit_log::AuditLog;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use callvault_core::TenantId;
 use callvault_crypto::{CallerHashKey, KeyProvider, TenantIdentity, TenantRecipient};
 use callvault_store::{BlobStore, MetadataStore};
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ pub struct Inner {
     pub blobs: BlobStore,
     pub keys: Option<Keys>,
     pub audit: AuditLog,
+    /// Time as retention and holds see it; `System` in every server.
+    pub clock: Clock,
     /// Calls being recorded live; the API every live protocol uses.
     pub live: crate::live::LiveCalls,
     pub metrics: crate::metrics::SharedMetrics,
@@ -61,15 +64,18 @@ impl AppState {
 pub struct Keys {
     pub provider: KeyProvider,
     pub audit_verifying: VerifyingKey,
+    /// Signs audit checkpoints and, domain-separated, subject access archives.
+    pub signing: SigningKey,
     identities: Mutex<HashMap<(TenantId, i64), Arc<TenantIdentity>>>,
     caller_keys: Mutex<HashMap<TenantId, Arc<CallerHashKey>>>,
 }
 
 impl Keys {
-    pub fn new(provider: KeyProvider, audit_verifying: VerifyingKey) -> Self {
+    pub fn new(provider: KeyProvider, signing: SigningKey) -> Self {
         Self {
             provider,
-            audit_verifying,
+            audit_verifying: signing.verifying_key(),
+            signing,
             identities: Mutex::default(),
             caller_keys: Mutex::default(),
         }

@@ -3,7 +3,7 @@
 use crate::StoreError;
 use crate::model::*;
 use callvault_audit::{Checkpoint, Entry, StoredEntry};
-use callvault_core::{RecordingId, TenantId, UserId, Username};
+use callvault_core::{BlobName, RecordingId, TenantId, UserId, Username};
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -148,6 +148,9 @@ pub trait MetaBackend: Sealed + Send + Sync {
     /// Stores `value` unless the key already exists; returns the value now stored, so that
     /// concurrent initialisers agree on one.
     async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Stores `value`, replacing what was there (for values that record the latest state, such
+    /// as when the audit chain was last verified).
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
     // --- tenants and their keys ---
     /// Creates a tenant with its first (active) key in one transaction.
@@ -217,6 +220,97 @@ pub trait MetaBackend: Sealed + Send + Sync {
     async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>, StoreError>;
     async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError>;
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    // --- lifecycle: recording policies, retention, legal holds, erasure ---
+    /// Creates or replaces the policy of `(p.tenant, p.queue)`.
+    async fn put_recording_policy(&self, p: &RecordingPolicy) -> Result<(), StoreError>;
+    /// The tenant's policies, default (`queue = ""`) first, then by queue.
+    async fn recording_policies(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<RecordingPolicy>, StoreError>;
+    /// Creates or replaces the rule of `(r.tenant, r.scope, r.value)`.
+    async fn put_retention_rule(&self, r: &RetentionRule) -> Result<(), StoreError>;
+    /// The tenant's rules, by scope then value.
+    async fn retention_rules(&self, tenant: &TenantId) -> Result<Vec<RetentionRule>, StoreError>;
+    async fn create_hold(&self, h: &LegalHold) -> Result<(), StoreError>;
+    /// Every hold of the tenant, lifted ones included, oldest first.
+    async fn holds(&self, tenant: &TenantId) -> Result<Vec<LegalHold>, StoreError>;
+    /// Lifts an active hold; `NotFound` if the tenant has no such hold still active.
+    async fn lift_hold(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// Is the recording under an active hold at `now`?
+    async fn is_held(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// One page of the tenant's recordings whose retention ended by `now` and that no hold
+    /// covers: oldest first, after the cursor `(started_at, id)` of the previous page.
+    async fn expired_recordings(
+        &self,
+        tenant: &TenantId,
+        now: i64,
+        after: Option<(i64, RecordingId)>,
+        limit: u32,
+    ) -> Result<Vec<Expired>, StoreError>;
+    /// Crypto-shreds recordings in one transaction: for each of `ids` that exists in the tenant
+    /// and no hold covers at `now`, deletes the row (and with it the age header, the only
+    /// wrapped copy of the file key) and its grants, leaves a tombstone, and queues the payload
+    /// blob for deletion. Returns what was erased; the caller then deletes the blobs and calls
+    /// `blob_deletions_done`.
+    async fn erase_recordings(
+        &self,
+        tenant: &TenantId,
+        ids: &[RecordingId],
+        now: i64,
+        cause: ErasureCause,
+    ) -> Result<Vec<Expired>, StoreError>;
+    /// Blobs queued for deletion by an erasure and not yet confirmed deleted.
+    async fn pending_blob_deletions(&self, limit: u32) -> Result<Vec<BlobName>, StoreError>;
+    async fn blob_deletions_done(&self, blobs: &[BlobName]) -> Result<(), StoreError>;
+    async fn create_erasure_request(&self, r: &ErasureRequest) -> Result<(), StoreError>;
+    async fn get_erasure_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<ErasureRequest, StoreError>;
+    /// Records the approval; `Conflict` if the request is already approved or `by` is the
+    /// officer who asked (two different people must agree), `NotFound` if there is none.
+    async fn approve_erasure_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` recordings of the tenant that carry an encrypted caller number but no
+    /// keyed hash (stored by an ingest node, which has no hash key).
+    async fn recordings_without_caller_hash(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<Recording>, StoreError>;
+    /// Sets the keyed hash of a recording that has none (never overwrites one).
+    async fn set_caller_hash(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+        hash: &[u8; 32],
+    ) -> Result<(), StoreError>;
+    /// What the tenant stores now, and how many recordings it erased in `[since, now]`.
+    async fn tenant_stats(
+        &self,
+        tenant: &TenantId,
+        since: i64,
+        now: i64,
+    ) -> Result<TenantStats, StoreError>;
 
     // --- live calls: the encrypted journal of calls in progress ---
     /// Creates a live call (state `Open`) with its first journal key, in one transaction.

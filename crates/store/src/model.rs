@@ -119,6 +119,8 @@ pub struct Recording {
     pub queue: Option<String>,
     pub external_call_id: Option<String>,
     pub created_at: i64,
+    /// From the recording policy that admitted the call; selects retention rules.
+    pub retention_class: Option<String>,
 }
 
 /// Search criteria; all given criteria must match. Results are newest first.
@@ -154,6 +156,139 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub target: Option<String>,
     pub limit: u32,
+}
+
+/// What a tenant records on one queue (or, with `queue` empty, on every queue without a policy
+/// of its own). Ingest refuses a call no policy covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingPolicy {
+    pub tenant: TenantId,
+    /// The queue (line) this policy is for; `""` is the tenant's default.
+    pub queue: String,
+    pub record: bool,
+    /// `both`, `caller` or `agent`: which legs a live recorder keeps.
+    pub parties: String,
+    /// The retention class given to recordings this policy admits.
+    pub retention_class: String,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+/// Which recordings a retention rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleScope {
+    /// Every recording of the tenant.
+    Tenant,
+    /// Recordings of one queue.
+    Queue,
+    /// Recordings of one retention class.
+    Class,
+}
+
+impl RuleScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tenant => "tenant",
+            Self::Queue => "queue",
+            Self::Class => "class",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Tenant, Self::Queue, Self::Class]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// Keep matching recordings `days` days after they started. Where several rules match one
+/// recording, the longest wins; a recording no rule matches is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionRule {
+    pub tenant: TenantId,
+    pub scope: RuleScope,
+    /// The queue or class; `""` for `Tenant`.
+    pub value: String,
+    pub days: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+/// What a legal hold covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldScope {
+    Recording(RecordingId),
+    /// Every recording of one caller, by keyed hash (present and future).
+    Caller([u8; 32]),
+    /// Every recording matching all given criteria (present and future).
+    Search {
+        queue: Option<String>,
+        agent_id: Option<String>,
+        from: Option<i64>,
+        to: Option<i64>,
+    },
+}
+
+/// A legal hold: while active, no recording it covers is erased, by retention or by request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegalHold {
+    pub id: String,
+    pub tenant: TenantId,
+    pub scope: HoldScope,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: i64,
+    /// Ends by itself at this time; `None` until lifted.
+    pub until: Option<i64>,
+    pub lifted_by: Option<String>,
+    pub lifted_at: Option<i64>,
+}
+
+/// A request to erase every recording of one caller; runs only once a second privacy officer
+/// approves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErasureRequest {
+    pub id: String,
+    pub tenant: TenantId,
+    pub caller_hash: [u8; 32],
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+}
+
+/// A recording the retention run may erase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    pub id: RecordingId,
+    pub blob: BlobName,
+    pub started_at: i64,
+}
+
+/// Why a recording was erased (kept in its tombstone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureCause {
+    Retention,
+    Request,
+}
+
+impl ErasureCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retention => "retention",
+            Self::Request => "request",
+        }
+    }
+}
+
+/// What one tenant stores, for the records of processing (GDPR art. 30).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TenantStats {
+    /// Recordings per retention class (`None`: stored before classes existed).
+    pub by_class: Vec<(Option<String>, u64)>,
+    pub oldest_started_at: Option<i64>,
+    pub active_holds: u64,
+    pub erased_in_period: u64,
 }
 
 /// Where a live call is in its life. `Open` takes chunks; `Finished` (the recorder said so) and

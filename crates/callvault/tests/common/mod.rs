@@ -175,6 +175,13 @@ impl Server {
         }
     }
 
+    /// Runs a CLI verb against this deployment, on its backends (scale-out ones included).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let env: Vec<(String, String)> = self.scale_out.iter().flat_map(ScaleOut::env).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        cli(self.root(), &env, args)
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -304,7 +311,20 @@ impl Server {
             .await
     }
 
+    /// Creates a tenant with a default recording policy that records every queue (class
+    /// `standard`), so that uploads are admitted.
     pub async fn tenant(&self, admin: &User, id: &str) {
+        self.bare_tenant(admin, id).await;
+        self.policy(
+            admin,
+            id,
+            json!({ "record": true, "parties": "both", "retention_class": "standard" }),
+        )
+        .await;
+    }
+
+    /// Creates a tenant with no recording policy: every call to it is refused.
+    pub async fn bare_tenant(&self, admin: &User, id: &str) {
         ok_json(
             admin
                 .client
@@ -316,6 +336,21 @@ impl Server {
             201,
         )
         .await;
+    }
+
+    /// Sets a recording policy of `tenant` as `editor` (an admin or the tenant's privacy officer).
+    pub async fn policy(&self, editor: &User, tenant: &str, policy: Value) -> Value {
+        ok_json(
+            editor
+                .client
+                .post(self.url(&format!("/api/v1/tenants/{tenant}/recording-policies")))
+                .json(&policy)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await
     }
 
     /// An API token; returns the bearer secret.
@@ -358,6 +393,39 @@ impl Server {
     }
 }
 
+impl Server {
+    /// GETs `path` with a bearer token; expects 200 and returns the JSON body.
+    pub async fn bearer_json(&self, token: &str, path: &str) -> Value {
+        let r = self
+            .client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        ok_json(r, 200).await
+    }
+}
+
+/// `callvault probe --json URL`, inside network namespace `netns` if given: exit code and report.
+pub fn probe(url: &str, netns: Option<&str>) -> (i32, Value) {
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let out = c
+        .args(["probe", "--json", url])
+        .env_remove("CALLVAULT_CONFIG")
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    (out.status.code().unwrap_or(-1), v)
+}
+
 pub struct User {
     pub client: reqwest::Client,
     pub username: String,
@@ -366,6 +434,11 @@ pub struct User {
 }
 
 impl User {
+    /// GETs `path` with this user's session; expects 200 and returns the JSON body.
+    pub async fn get_json(&self, s: &Server, path: &str) -> Value {
+        ok_json(self.client.get(s.url(path)).send().await.unwrap(), 200).await
+    }
+
     /// Fetches a whole playback URL (absolute) and returns its body.
     pub async fn play(&self, url: &str) -> Vec<u8> {
         let r = self.client.get(url).send().await.unwrap();

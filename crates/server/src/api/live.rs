@@ -157,6 +157,9 @@ pub async fn open(
         queue: short_text("queue", req.queue)?,
         external_call_id: short_text("external_call_id", req.external_call_id)?,
     };
+    // Nothing is recorded that no recording policy asks for (refusals are audited).
+    crate::lifecycle::policy::admit_call(&st, &p.event("", ""), &tenant, open.queue.as_deref())
+        .await?;
     let (key_id, recipient) = st.active_recipient(&tenant).await?;
     let call = st
         .live

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod live;
 pub mod ops;
 pub mod playback;
+pub mod privacy;
 pub mod recordings;
 pub mod session;
 

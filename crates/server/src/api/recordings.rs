@@ -2,6 +2,7 @@
 
 use crate::api::{Json, Path, parse_rfc3339, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::policy::admit_call;
 use crate::principal::{Listener, Recorder, now};
 use crate::state::AppState;
 use axum::extract::{Multipart, State};
@@ -67,8 +68,15 @@ pub(crate) fn short_text(field: &str, v: Option<String>) -> ApiResult<Option<Str
 pub async fn upload(
     State(st): State<AppState>,
     Recorder(p, tenant): Recorder,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    // axum's own rejection is plain text; every error of the API is the one JSON error body.
+    let mut form = form.map_err(|e| {
+        ApiError::bad_request(format!(
+            "send the recording as multipart/form-data with `metadata` and `audio` parts: {}",
+            e.body_text()
+        ))
+    })?;
     let mut meta: Option<UploadMetadata> = None;
     let mut audio: Option<Vec<u8>> = None;
     while let Some(field) = form
@@ -112,6 +120,7 @@ pub async fn upload(
     let agent_id = short_text("agent_id", m.agent_id)?;
     let queue = short_text("queue", m.queue)?;
     let external_call_id = short_text("external_call_id", m.external_call_id)?;
+    let admitted = admit_call(&st, &p.event("", ""), &tenant, queue.as_deref()).await?;
     let info = match m.format.as_deref() {
         Some(f) => {
             let claimed = Container::parse(f)
@@ -174,11 +183,12 @@ pub async fn upload(
         queue,
         external_call_id,
         created_at: t,
+        retention_class: Some(admitted.retention_class),
     };
     let mut ev = p.event("recording.upload", "ok");
     ev.target = Some(id.to_string());
     ev.details = Some(
-        serde_json::json!({ "container": rec.container, "bytes": size, "duration_ms": rec.duration_ms }),
+        serde_json::json!({ "container": rec.container, "bytes": size, "duration_ms": rec.duration_ms, "retention_class": rec.retention_class, "parties": admitted.parties }),
     );
     if let Err(e) = st.audit.record(ev).await {
         let _ = st.blobs.delete(&blob).await;

@@ -127,6 +127,10 @@ impl LiveCalls {
         })
         .await
         .map_err(|e| LiveError::Journal(e.to_string()))??;
+        // The class of the policy covering the call's queue now (it was admitted at open).
+        let policies = meta.recording_policies(&call.tenant).await?;
+        let retention_class = crate::lifecycle::policy::covering(&policies, call.queue.as_deref())
+            .map(|p| p.retention_class.clone());
         let blob = BlobName::random();
         self.0.blobs.put(&blob, payload).await?;
         let rec = Recording {
@@ -148,6 +152,7 @@ impl LiveCalls {
             agent_id: call.agent_id.clone(),
             queue: call.queue.clone(),
             external_call_id: call.external_call_id.clone(),
+            retention_class,
             created_at: crate::principal::now(),
         };
         let complete = call.state == LiveState::Finished;

@@ -21,7 +21,7 @@ pub(super) const SESSION_COLS: &str =
     "hash, user_id, stage, pending_totp_sealed, created_at, last_seen";
 pub(super) const TOKEN_COLS: &str =
     "id, hash, name, tenant, role, created_by, created_at, expires_at, revoked_at";
-pub(super) const REC_COLS: &str = "id, tenant, blob, header, key_id, container, codec, channels, sample_rate, duration_ms, size, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, created_at";
+pub(super) const REC_COLS: &str = "id, tenant, blob, header, key_id, container, codec, channels, sample_rate, duration_ms, size, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, created_at, retention_class";
 pub(super) const LIVE_COLS: &str = "id, tenant, key_id, codec, sample_rate, channels, frame_bytes, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, state, total_chunks, gaps, updated_at, created_at";
 pub(super) const GRANT_COLS: &str = "hash, recording, tenant, user_id, purpose, expires_at";
 pub(super) const AUDIT_COLS: &str =
@@ -180,6 +180,7 @@ pub(super) fn rec_row(r: &dyn Cells) -> Result<Recording, StoreError> {
         queue: r.opt_text(16)?,
         external_call_id: r.opt_text(17)?,
         created_at: r.int(18)?,
+        retention_class: r.opt_text(19)?,
     })
 }
 
@@ -277,4 +278,200 @@ pub(super) fn checkpoint_row(r: &dyn Cells) -> Result<Checkpoint, StoreError> {
             )
         })?,
     })
+}
+
+// ---- lifecycle: policies, retention rules, holds, erasure requests -------------------------
+
+pub(super) const POLICY_COLS: &str =
+    "tenant, queue, record, parties, retention_class, updated_by, updated_at";
+pub(super) const RULE_COLS: &str = "tenant, scope, value, days, updated_by, updated_at";
+pub(super) const HOLD_COLS: &str = "id, tenant, kind, recording, caller_hash, queue, agent_id, from_ts, to_ts, reason, created_by, created_at, hold_until, lifted_by, lifted_at";
+pub(super) const ERASURE_REQ_COLS: &str =
+    "id, tenant, caller_hash, reason, requested_by, requested_at, approved_by, approved_at";
+
+pub(super) fn policy_row(r: &dyn Cells) -> Result<RecordingPolicy, StoreError> {
+    Ok(RecordingPolicy {
+        tenant: tenant_id(r.text(0)?)?,
+        queue: r.text(1)?,
+        record: r.flag(2)?,
+        parties: r.text(3)?,
+        retention_class: r.text(4)?,
+        updated_by: r.text(5)?,
+        updated_at: r.int(6)?,
+    })
+}
+
+pub(super) fn rule_row(r: &dyn Cells) -> Result<RetentionRule, StoreError> {
+    let scope = r.text(1)?;
+    Ok(RetentionRule {
+        tenant: tenant_id(r.text(0)?)?,
+        scope: RuleScope::parse(&scope)
+            .ok_or_else(|| corrupt("retention rule scope", format!("unknown {scope:?}")))?,
+        value: r.text(2)?,
+        days: r.int(3)?,
+        updated_by: r.text(4)?,
+        updated_at: r.int(5)?,
+    })
+}
+
+/// The columns `kind, recording, caller_hash, queue, agent_id, from_ts, to_ts` of a hold, in
+/// that order, as one adapter binds them.
+pub(super) struct HoldCells<'a> {
+    pub kind: &'static str,
+    pub recording: Option<String>,
+    pub caller_hash: Option<&'a [u8]>,
+    pub queue: Option<&'a str>,
+    pub agent_id: Option<&'a str>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+pub(super) fn hold_cells(s: &HoldScope) -> HoldCells<'_> {
+    let mut c = HoldCells {
+        kind: "search",
+        recording: None,
+        caller_hash: None,
+        queue: None,
+        agent_id: None,
+        from: None,
+        to: None,
+    };
+    match s {
+        HoldScope::Recording(id) => {
+            c.kind = "recording";
+            c.recording = Some(id.to_string());
+        }
+        HoldScope::Caller(h) => {
+            c.kind = "caller";
+            c.caller_hash = Some(h.as_slice());
+        }
+        HoldScope::Search {
+            queue,
+            agent_id,
+            from,
+            to,
+        } => {
+            c.queue = queue.as_deref();
+            c.agent_id = agent_id.as_deref();
+            c.from = *from;
+            c.to = *to;
+        }
+    }
+    c
+}
+
+pub(super) fn hold_row(r: &dyn Cells) -> Result<LegalHold, StoreError> {
+    let kind = r.text(2)?;
+    let scope = match kind.as_str() {
+        "recording" => HoldScope::Recording(recording_id(r.text(3)?)?),
+        "caller" => HoldScope::Caller(hash32("hold caller hash", r.bytes(4)?)?),
+        "search" => HoldScope::Search {
+            queue: r.opt_text(5)?,
+            agent_id: r.opt_text(6)?,
+            from: r.opt_int(7)?,
+            to: r.opt_int(8)?,
+        },
+        other => return Err(corrupt("hold kind", format!("unknown {other:?}"))),
+    };
+    Ok(LegalHold {
+        id: r.text(0)?,
+        tenant: tenant_id(r.text(1)?)?,
+        scope,
+        reason: r.text(9)?,
+        created_by: r.text(10)?,
+        created_at: r.int(11)?,
+        until: r.opt_int(12)?,
+        lifted_by: r.opt_text(13)?,
+        lifted_at: r.opt_int(14)?,
+    })
+}
+
+pub(super) fn erasure_request_row(r: &dyn Cells) -> Result<ErasureRequest, StoreError> {
+    Ok(ErasureRequest {
+        id: r.text(0)?,
+        tenant: tenant_id(r.text(1)?)?,
+        caller_hash: hash32("erasure caller hash", r.bytes(2)?)?,
+        reason: r.text(3)?,
+        requested_by: r.text(4)?,
+        requested_at: r.int(5)?,
+        approved_by: r.opt_text(6)?,
+        approved_at: r.opt_int(7)?,
+    })
+}
+
+pub(super) fn expired_row(r: &dyn Cells) -> Result<Expired, StoreError> {
+    Ok(Expired {
+        id: recording_id(r.text(0)?)?,
+        blob: BlobName::parse(&r.text(1)?).map_err(|e| corrupt("blob", e))?,
+        started_at: r.int(2)?,
+    })
+}
+
+pub(super) fn blob_row(r: &dyn Cells) -> Result<BlobName, StoreError> {
+    BlobName::parse(&r.text(0)?).map_err(|e| corrupt("blob", e))
+}
+
+/// SQL true when recording `r` is under no active legal hold at time `now` (a placeholder such
+/// as `?2` or `$2`). Both adapters use this one text, so a hold means the same everywhere.
+pub(super) fn not_held(now: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.tenant = r.tenant AND h.lifted_at IS NULL
+           AND (h.hold_until IS NULL OR h.hold_until > {now})
+           AND ((h.kind = 'recording' AND h.recording = r.id)
+             OR (h.kind = 'caller' AND h.caller_hash = r.caller_hash)
+             OR (h.kind = 'search' AND (h.queue IS NULL OR h.queue = r.queue)
+                 AND (h.agent_id IS NULL OR h.agent_id = r.agent_id)
+                 AND (h.from_ts IS NULL OR r.started_at >= h.from_ts)
+                 AND (h.to_ts IS NULL OR r.started_at < h.to_ts))))"
+    )
+}
+
+/// The query for one page of recordings of tenant `t` whose retention has ended by `now` and
+/// that no hold covers, oldest first after the cursor `(after_t, after_id)`, at most `limit`.
+/// A recording's retention is the longest of the rules that match it (tenant, its queue, its
+/// class); one that no rule matches is never returned. The bound on `started_at` by the
+/// shortest rule lets the time index stop the scan early.
+pub(super) fn expired_sql(
+    t: &str,
+    now: &str,
+    after_t: &str,
+    after_id: &str,
+    limit: &str,
+) -> String {
+    format!(
+        "SELECT r.id, r.blob, r.started_at FROM recordings r WHERE r.tenant = {t}
+           AND r.started_at <= {now} - 86400 * (SELECT MIN(days) FROM retention_rules WHERE tenant = {t})
+           AND r.started_at + 86400 * (SELECT MAX(x.days) FROM retention_rules x WHERE x.tenant = r.tenant
+                 AND (x.scope = 'tenant' OR (x.scope = 'queue' AND x.value = r.queue)
+                      OR (x.scope = 'class' AND x.value = r.retention_class))) <= {now}
+           AND (r.started_at > {after_t} OR (r.started_at = {after_t} AND r.id > {after_id}))
+           AND {}
+         ORDER BY r.started_at, r.id LIMIT {limit}",
+        not_held(now)
+    )
+}
+
+/// The cursor before every row, for the first page of `expired_sql`.
+pub(super) const EXPIRED_START: (i64, &str) = (i64::MIN, "");
+
+/// Why `approve_erasure_request` refuses an existing request.
+pub(super) const APPROVAL_REFUSED: &str =
+    "the request is already approved, or you asked for it: a second privacy officer must approve";
+
+/// Assembles `TenantStats` from `(class, count, oldest started_at)` groups and two counts.
+pub(super) fn stats(
+    mut classes: Vec<(Option<String>, i64, i64)>,
+    active_holds: i64,
+    erased: i64,
+) -> TenantStats {
+    classes.sort_by(|a, b| a.0.cmp(&b.0));
+    TenantStats {
+        oldest_started_at: classes.iter().map(|c| c.2).min(),
+        by_class: classes
+            .into_iter()
+            .map(|(class, n, _)| (class, i64_to_u64(n)))
+            .collect(),
+        active_holds: i64_to_u64(active_holds),
+        erased_in_period: i64_to_u64(erased),
+    }
 }

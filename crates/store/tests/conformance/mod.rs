@@ -45,6 +45,9 @@ macro_rules! check {
     };
 }
 
+// After the macro, which it uses.
+mod lifecycle;
+
 // ---- helpers -------------------------------------------------------------------------------
 
 /// 12 random lowercase hex digits.
@@ -170,6 +173,7 @@ fn recording(tenant: &TenantId, started_at: i64) -> Recording {
         queue: None,
         external_call_id: None,
         created_at: started_at + 70,
+        retention_class: None,
     }
 }
 
@@ -200,6 +204,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     // settings
     check!(store, settings_missing_is_none);
     check!(store, settings_put_if_absent_keeps_first);
+    check!(store, settings_put_replaces);
     // leases
     check!(store, lease_is_exclusive_renewable_and_expires);
     check!(store, lease_concurrent_takers_get_one_winner);
@@ -248,6 +253,8 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, grant_create_and_get);
     check!(store, grant_unknown_is_not_found);
     check!(store, grant_duplicate_is_conflict);
+    // lifecycle
+    lifecycle::suite(&store).await;
     // live calls
     check!(store, live_call_round_trip_and_tenant_scope);
     check!(store, live_chunks_first_wins_and_closed_calls_refuse);
@@ -507,6 +514,18 @@ async fn lease_concurrent_takers_get_one_winner(s: MetadataStore) {
 
 async fn settings_missing_is_none(s: MetadataStore) {
     assert_eq!(s.get_setting(&uniq("missing")).await.unwrap(), None);
+}
+
+async fn settings_put_replaces(s: MetadataStore) {
+    let k = uniq("latest");
+    s.put_setting(&k, b"one").await.unwrap();
+    s.put_setting(&k, b"two").await.unwrap();
+    assert_eq!(
+        s.get_setting(&k).await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    // put_if_absent does not overwrite what put stored.
+    assert_eq!(s.put_setting_if_absent(&k, b"three").await.unwrap(), b"two");
 }
 
 async fn settings_put_if_absent_keeps_first(s: MetadataStore) {
