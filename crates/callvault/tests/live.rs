@@ -347,10 +347,7 @@ async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
 async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
     const CALLS: u64 = 100;
     const TOTAL: u64 = 30;
-    let s = Server::start_in(
-        tempfile::tempdir().unwrap(),
-        &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "3")],
-    );
+    let s = Server::start();
     let (token, nurse) = setup(&s).await;
     let r = Recorder::new(&s, &token);
     let mut ids = Vec::new();
@@ -395,17 +392,17 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
     }
     let acked = acked.lock().unwrap().clone();
     assert!(
-        acked.iter().all(|a| a.len() < TOTAL as usize),
+        acked.iter().filter(|a| a.len() < TOTAL as usize).count() >= CALLS as usize / 2,
         "killed mid-stream"
     );
 
-    // Idle time counts from the last chunk before the crash: long enough that the resumes below
-    // (sequential, on a loaded machine) come before it, short enough that the rest finalise soon.
+    // Long enough for the recorders of the even calls to come back; the odd ones never do.
     let s = Server::start_in(dir, &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "20")]);
     let r = Recorder::new(&s, &token);
     let mut finished = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         let st = r.status(id).await;
+        assert_eq!(st["state"], "open", "call {n} after the restart");
         let newest = st["newest"].as_u64().unwrap();
         let missing: HashSet<u64> = st["missing"]
             .as_array()
@@ -418,17 +415,20 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
             acked[n].is_subset(&present),
             "call {n}: an acknowledged chunk is missing after the crash"
         );
-        if n % 2 == 0 {
-            // Resume: send what the server does not have, then finish.
+        finished.push((n, id.clone(), present, n % 2 == 0));
+    }
+    // The even calls' recorders come back together: each sends what the server does not
+    // have, then finishes.
+    let resumes = finished.iter().filter(|f| f.3).map(|(n, id, present, _)| {
+        let r = &r;
+        async move {
             for seq in (0..TOTAL).filter(|s| !present.contains(s)) {
-                r.put_ok(id, seq, chunk(n as u64, seq, FRAME)).await;
+                r.put_ok(id, seq, chunk(*n as u64, seq, FRAME)).await;
             }
             assert_eq!(r.finish(id, Some(TOTAL)).await["state"], "stored");
-            finished.push((n, id.clone(), present, true));
-        } else {
-            finished.push((n, id.clone(), present, false));
         }
-    }
+    });
+    futures_util::future::join_all(resumes).await;
     // The rest are finalised as incomplete once idle.
     for (_, id, _, _) in finished.iter().filter(|f| !f.3) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -1,6 +1,7 @@
 //! SQLite adapter: the embedded default. WAL mode with `synchronous=FULL`, so a committed
 //! transaction survives power loss; one writer connection (SQLite serialises writers anyway)
-//! and a few readers that WAL lets run beside it. Blocking calls run on tokio's blocking pool.
+//! and a few readers that WAL lets run beside it; checkpoints run on a background thread so
+//! that no commit pays for copying the WAL into the database. Blocking calls run on tokio's blocking pool.
 
 use super::rows::*;
 use super::{MetaBackend, Sealed};
@@ -92,13 +93,19 @@ impl Sqlite {
             let readers = (0..READERS)
                 .map(|_| connect(&path).map(Mutex::new))
                 .collect::<Result<_, _>>()?;
-            Ok(Self {
-                inner: Arc::new(Inner {
-                    writer: Mutex::new(writer),
-                    readers,
-                    next: AtomicUsize::new(0),
-                }),
-            })
+            // Checkpoints run beside the writer, not inside its commits: with automatic
+            // checkpoints a commit that crosses the WAL threshold also copies the WAL into the
+            // database and fsyncs it, which stalls every waiting acknowledgement.
+            writer
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(map_err)?;
+            let inner = Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next: AtomicUsize::new(0),
+            });
+            start_checkpointer(connect(&path)?, Arc::downgrade(&inner));
+            Ok(Self { inner })
         })
         .await?
     }
@@ -133,6 +140,21 @@ impl Sqlite {
         })
         .await?
     }
+}
+
+/// How often the background checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs passive checkpoints (never blocking the writer or readers) on its own connection until
+/// the store is dropped.
+fn start_checkpointer(c: Connection, store: std::sync::Weak<Inner>) {
+    std::thread::spawn(move || {
+        while store.strong_count() > 0 {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            // Busy or I/O trouble: the WAL still holds every commit; try again next round.
+            let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+    });
 }
 
 fn migrate(c: &mut Connection) -> Result<(), StoreError> {
