@@ -155,12 +155,19 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         first_admin = Some((name, secret));
     }
 
+    let live = crate::live::LiveCalls::start(
+        meta.clone(),
+        blobs.clone(),
+        audit.clone(),
+        cfg.live.limits(),
+    );
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         meta,
         blobs,
         keys,
         audit,
+        live,
         metrics: Metrics::default(),
         posture: Default::default(),
     });
@@ -175,6 +182,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
 /// verifier (full nodes only).
 pub fn start_background(b: &Bootstrapped) {
     crate::posture::start_periodic(b.state.clone());
+    crate::live::start_sweeper(b.state.clone());
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(

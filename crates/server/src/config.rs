@@ -30,6 +30,39 @@ pub struct Config {
     pub grants: GrantConfig,
     pub login: LoginConfig,
     pub posture: PostureConfig,
+    pub live: LiveConfig,
+}
+
+/// Live ingest (docs/live-ingest.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// A call whose recorder sent nothing for this long is finalised as incomplete.
+    pub idle_timeout_secs: i64,
+    /// How many chunks beyond the newest acknowledged one a chunk may be (out-of-order window).
+    pub window_chunks: u64,
+    /// The longest call recorded; chunks beyond it are refused.
+    pub max_call_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 120,
+            window_chunks: 256,
+            max_call_secs: 4 * 3600,
+        }
+    }
+}
+
+impl LiveConfig {
+    pub fn limits(&self) -> crate::live::LiveLimits {
+        crate::live::LiveLimits {
+            window: self.window_chunks,
+            max_call_secs: self.max_call_secs,
+            idle_timeout_secs: self.idle_timeout_secs,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +222,7 @@ impl Default for Config {
             grants: GrantConfig::default(),
             login: LoginConfig::default(),
             posture: PostureConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -449,6 +483,15 @@ impl Config {
             return Err(refuse(
                 "config_invalid",
                 "`posture.interval_secs` must be at least 1".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.live.idle_timeout_secs)
+            || !(1..=100_000).contains(&self.live.window_chunks)
+            || !(60..=86_400).contains(&self.live.max_call_secs)
+        {
+            return Err(refuse(
+                "config_invalid",
+                "`live.idle_timeout_secs` must be 1 to 86400, `live.window_chunks` 1 to 100000 and `live.max_call_secs` 60 to 86400".into(),
             ));
         }
         if !(30..=3600).contains(&self.grants.ttl_secs) {

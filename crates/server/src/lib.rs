@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod posture;
 pub mod principal;

@@ -2,10 +2,10 @@
 //! route list that the tests walk to prove every route denies the unauthenticated and every
 //! role gets exactly what the table says.
 
-use crate::api::{admin, audit, ops, playback, recordings, session};
+use crate::api::{admin, audit, live, ops, playback, recordings, session};
 use crate::error::ErrorBody;
 use crate::state::AppState;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use callvault_core::Role;
 use serde_json::{Value, json};
 use utoipa::openapi::{RefOr, schema::Schema};
@@ -120,6 +120,11 @@ impl Route {
     }
 }
 
+/// Raw audio of one chunk: interleaved samples in the call's codec.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ChunkBody(#[allow(dead_code)] Vec<u8>);
+
 /// Every route callvault serves.
 pub fn table() -> Vec<Route> {
     use Access::*;
@@ -212,6 +217,55 @@ pub fn table() -> Vec<Route> {
         .res::<recordings::Uploaded>(201, JSON)
         .ingest()
         .large_body(),
+        // Live calls (docs/live-ingest.md)
+        r(
+            "post",
+            "/api/v1/live/calls",
+            Roles(RECORDER),
+            "Open a live call (format and metadata)",
+            post(live::open),
+        )
+        .req::<live::OpenRequest>(JSON)
+        .res::<live::OpenedCall>(201, JSON)
+        .ingest(),
+        r(
+            "get",
+            "/api/v1/live/calls/{id}",
+            Roles(RECORDER),
+            "Where a live call stands: what is acknowledged, what to resend",
+            get(live::status),
+        )
+        .res::<live::CallStatusView>(200, JSON)
+        .ingest(),
+        r(
+            "put",
+            "/api/v1/live/calls/{id}/chunks/{seq}",
+            Roles(RECORDER),
+            "One chunk of audio; acknowledged once durable; idempotent by sequence number",
+            put(live::chunk),
+        )
+        .req::<ChunkBody>("application/octet-stream")
+        .res::<live::ChunkAck>(200, JSON)
+        .ingest(),
+        r(
+            "post",
+            "/api/v1/live/calls/{id}/finish",
+            Roles(RECORDER),
+            "Finish a live call; missing chunks become gaps",
+            post(live::finish),
+        )
+        .req::<live::FinishRequest>(JSON)
+        .res::<live::CallStatusView>(200, JSON)
+        .ingest(),
+        r(
+            "get",
+            "/api/v1/live/calls/{id}/stream",
+            Roles(RECORDER),
+            "WebSocket: binary chunks (8-byte big-endian seq + audio) in, JSON acks out",
+            get(live::stream),
+        )
+        .status(101)
+        .ingest(),
         r(
             "post",
             "/api/v1/recordings/search",

@@ -22,6 +22,8 @@ pub struct Inner {
     pub blobs: BlobStore,
     pub keys: Option<Keys>,
     pub audit: AuditLog,
+    /// Calls being recorded live; the API every live protocol uses.
+    pub live: crate::live::LiveCalls,
     pub metrics: Metrics,
     /// The findings of the last periodic posture check.
     pub posture: Mutex<Vec<crate::posture::Finding>>,
