@@ -14,6 +14,7 @@ pub mod posture;
 pub mod principal;
 pub mod provisioning;
 pub mod routes;
+pub mod sip;
 pub mod state;
 pub mod tls;
 

@@ -55,7 +55,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
 struct Tls;
 
 /// Binds, reports the bound address through `ready`, and serves until the process ends.
-pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Result<(), BootError> {
+pub async fn serve(
+    b: Bootstrapped,
+    ready: impl FnOnce(SocketAddr, bool, &crate::sip::Listening),
+) -> Result<(), BootError> {
     let st = b.state.clone();
     let cfg = st.cfg.clone();
     // A critical posture finding refuses to start, with the fix.
@@ -92,9 +95,12 @@ pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Res
     let addr = listener
         .local_addr()
         .map_err(|e| BootError::Other(e.to_string()))?;
+    let sip = crate::sip::start(st.clone())
+        .await
+        .map_err(BootError::Other)?;
     start_background(&b);
-    tracing::info!(%addr, tls = tls.is_some(), ingest_only, "callvault serving");
-    ready(addr, tls.is_some());
+    tracing::info!(%addr, tls = tls.is_some(), ingest_only, ?sip, "callvault serving");
+    ready(addr, tls.is_some(), &sip);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -127,11 +133,19 @@ pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Res
                 Some(acceptor) => {
                     match tokio::time::timeout(Duration::from_secs(20), acceptor.accept(tcp)).await
                     {
-                        Ok(Ok(stream)) => builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await,
+                        Ok(Ok(stream)) => {
+                            builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                                .await
+                        }
                         _ => return,
                     }
                 }
-                None => builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await,
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(tcp), svc)
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection closed with error");

@@ -102,6 +102,31 @@ pub fn frame_len(buf: &[u8]) -> Result<usize, ParseError> {
 impl Message {
     /// Parses one complete message (one UDP datagram, or one frame cut by [`frame_len`]).
     pub fn parse(buf: &[u8]) -> Result<Self, ParseError> {
+        let message = Self::parse_unchecked(buf)?;
+        message.check()?;
+        Ok(message)
+    }
+
+    /// A 400 answer to a request the strict parser refused, when enough of it survives to
+    /// address one (RFC 3261 §8.2.6 needs its Via, From, To, Call-ID and CSeq); `None` for a
+    /// response or anything too broken, which is then dropped silently.
+    pub fn bad_request(buf: &[u8], why: &ParseError) -> Option<Vec<u8>> {
+        let message = Self::parse_unchecked(buf).ok()?;
+        message.method()?;
+        if ["Via", "From", "To", "Call-ID", "CSeq"]
+            .iter()
+            .any(|h| message.header(h).is_none())
+        {
+            return None;
+        }
+        let mut reply = message.response(400, "Bad Request", None);
+        // The reason goes in a Warning (RFC 3261 §20.43), quoted without quotes of its own.
+        let text = why.to_string().replace(['"', '\\'], "'");
+        reply.push_header("Warning", format!("399 callvault \"{text}\""));
+        Some(reply.to_bytes())
+    }
+
+    fn parse_unchecked(buf: &[u8]) -> Result<Self, ParseError> {
         if buf.len() > MAX_MESSAGE {
             return Err(ParseError::TooLarge(buf.len(), MAX_MESSAGE));
         }
@@ -119,16 +144,14 @@ impl Message {
             let (name, value) = split_header(&line)?;
             headers.push((canonical_name(name), value.to_owned()));
         }
-        let message = Self {
+        Ok(Self {
             start,
             headers,
             body: body.to_vec(),
-        };
-        message.check(body.len())?;
-        Ok(message)
+        })
     }
 
-    fn check(&self, body_len: usize) -> Result<(), ParseError> {
+    fn check(&self) -> Result<(), ParseError> {
         for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
             if self.header(name).is_none() {
                 return Err(ParseError::MissingHeader(name));
@@ -156,7 +179,7 @@ impl Message {
             }
         }
         if let Some(value) = self.header("Content-Length") {
-            if parse_content_length(value)? != body_len {
+            if parse_content_length(value)? != self.body.len() {
                 return Err(ParseError::ContentLength);
             }
         }

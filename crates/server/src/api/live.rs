@@ -83,9 +83,7 @@ impl From<LiveError> for ApiError {
     fn from(e: LiveError) -> Self {
         let msg = e.to_string();
         match e {
-            LiveError::UnknownCall => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
-            }
+            LiveError::UnknownCall => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
             LiveError::Closed(_) => ApiError::new(StatusCode::CONFLICT, "call_closed", msg),
             LiveError::BadFormat(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_format", msg)
@@ -93,9 +91,7 @@ impl From<LiveError> for ApiError {
             LiveError::ChunkSize { len, frame, .. } if len > frame as usize => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "chunk_too_large", msg)
             }
-            LiveError::ChunkSize { .. } | LiveError::BadTotal { .. } => {
-                ApiError::bad_request(msg)
-            }
+            LiveError::ChunkSize { .. } | LiveError::BadTotal { .. } => ApiError::bad_request(msg),
             LiveError::OutOfWindow { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "out_of_window", msg)
             }
@@ -163,7 +159,13 @@ pub async fn open(
     let (key_id, recipient) = st.active_recipient(&tenant).await?;
     let call = st
         .live
-        .open(&tenant, key_id, recipient, open, p.event("recording.live_open", "ok"))
+        .open(
+            &tenant,
+            key_id,
+            recipient,
+            open,
+            p.event("recording.live_open", "ok"),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -181,7 +183,9 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CallStatusView>> {
     let id = RecordingId::parse(&id)?;
-    Ok(axum::Json(status_view(&st.live.status(&tenant, &id).await?)))
+    Ok(axum::Json(status_view(
+        &st.live.status(&tenant, &id).await?,
+    )))
 }
 
 pub async fn chunk(
@@ -206,7 +210,9 @@ pub async fn finish(
     Json(req): Json<FinishRequest>,
 ) -> ApiResult<axum::Json<CallStatusView>> {
     let id = RecordingId::parse(&id)?;
-    finish_call(&st, &p, &tenant, &id, req.chunks).await.map(axum::Json)
+    finish_call(&st, &p, &tenant, &id, req.chunks)
+        .await
+        .map(axum::Json)
 }
 
 async fn finish_call(

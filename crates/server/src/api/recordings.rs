@@ -404,23 +404,18 @@ pub async fn get(
         caller_number,
         size: rec.size,
         sample_rate: rec.sample_rate,
-        live: st
-            .meta
-            .get_live_call(&tenant, &id)
-            .await
-            .ok()
-            .map(|c| {
-                let stored: serde_json::Value = c
-                    .gaps
-                    .as_deref()
-                    .and_then(|g| serde_json::from_str(g).ok())
-                    .unwrap_or_default();
-                LiveOutcome {
-                    complete: stored["complete"].as_bool().unwrap_or(false),
-                    gaps: serde_json::from_value(stored["gaps"].clone()).unwrap_or_default(),
-                    frame_bytes: c.frame_bytes,
-                }
-            }),
+        live: st.meta.get_live_call(&tenant, &id).await.ok().map(|c| {
+            let stored: serde_json::Value = c
+                .gaps
+                .as_deref()
+                .and_then(|g| serde_json::from_str(g).ok())
+                .unwrap_or_default();
+            LiveOutcome {
+                complete: stored["complete"].as_bool().unwrap_or(false),
+                gaps: serde_json::from_value(stored["gaps"].clone()).unwrap_or_default(),
+                frame_bytes: c.frame_bytes,
+            }
+        }),
     }))
 }
 

@@ -96,7 +96,11 @@ pub(crate) async fn wav_of(
 impl LiveCalls {
     /// Assembles a `Finished` or `Incomplete` call into a recording. `Ok(None)` if another node
     /// stored it first.
-    pub async fn assemble(&self, keys: &Keys, call: &LiveCall) -> Result<Option<Recording>, LiveError> {
+    pub async fn assemble(
+        &self,
+        keys: &Keys,
+        call: &LiveCall,
+    ) -> Result<Option<Recording>, LiveError> {
         let meta = &self.0.meta;
         let identity = keys
             .identity(meta, &call.tenant, call.key_id)

@@ -134,9 +134,9 @@ async fn from_recording(
             .map_err(|e| LiveError::Journal(e.to_string()))?;
         loop {
             let mut buf = vec![0u8; 64 * 1024];
-            let n = r.read(&mut buf).map_err(|_| {
-                LiveError::Crypto(callvault_crypto::CryptoError::Integrity)
-            })?;
+            let n = r
+                .read(&mut buf)
+                .map_err(|_| LiveError::Crypto(callvault_crypto::CryptoError::Integrity))?;
             if n == 0 {
                 return Ok(());
             }

@@ -84,7 +84,12 @@ pub struct CallFormat {
 impl CallFormat {
     /// `codec` is `mulaw`, `alaw` or `pcm16`; 8 or 16 kHz; 1 or 2 channels (caller left, agent
     /// right); `frame_ms` from 10 to 1000.
-    pub fn new(codec: &str, sample_rate: u32, channels: u16, frame_ms: u32) -> Result<Self, LiveError> {
+    pub fn new(
+        codec: &str,
+        sample_rate: u32,
+        channels: u16,
+        frame_ms: u32,
+    ) -> Result<Self, LiveError> {
         let codec = match Codec::parse(codec) {
             Some(c @ (Codec::Mulaw | Codec::Alaw | Codec::Pcm16)) => c,
             _ => {
@@ -205,7 +210,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LiveCalls {
-    pub fn start(meta: MetadataStore, blobs: BlobStore, audit: AuditLog, limits: LiveLimits) -> Self {
+    pub fn start(
+        meta: MetadataStore,
+        blobs: BlobStore,
+        audit: AuditLog,
+        limits: LiveLimits,
+    ) -> Self {
         Self(Arc::new(Inner {
             writer: ChunkWriter::start(meta.clone()),
             meta,
@@ -360,7 +370,11 @@ impl LiveCalls {
     }
 
     /// The call as the journal has it, on whichever node it was written.
-    pub async fn status(&self, tenant: &TenantId, id: &RecordingId) -> Result<CallStatus, LiveError> {
+    pub async fn status(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<CallStatus, LiveError> {
         let call = self.get(tenant, id).await?;
         let acked = Acked::from_sorted(self.0.meta.live_chunk_seqs(id).await?);
         Ok(CallStatus { call, acked })
@@ -415,7 +429,11 @@ impl LiveCalls {
 
     /// This node's state for the call, loading it from the journal (with a fresh journal key
     /// of this node's) when the call was opened elsewhere or before a restart.
-    async fn active(&self, tenant: &TenantId, id: &RecordingId) -> Result<Arc<Mutex<Active>>, LiveError> {
+    async fn active(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<Arc<Mutex<Active>>, LiveError> {
         if let Some(a) = lock(&self.0.active).get(id).cloned() {
             return if lock(&a).tenant == *tenant {
                 Ok(a)
@@ -435,7 +453,15 @@ impl LiveCalls {
         };
         let (key, wrapped) = JournalKey::generate(&[recipient])?;
         // Another node (or a concurrent request here) may take a number first: try the next.
-        let mut key_no = self.0.meta.live_keys(id).await?.iter().map(|k| k.key_no).max().unwrap_or(0);
+        let mut key_no = self
+            .0
+            .meta
+            .live_keys(id)
+            .await?
+            .iter()
+            .map(|k| k.key_no)
+            .max()
+            .unwrap_or(0);
         loop {
             key_no += 1;
             let k = LiveKey {

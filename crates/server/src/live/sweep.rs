@@ -30,7 +30,11 @@ pub async fn sweep(st: &AppState) -> Result<(), super::LiveError> {
     let now = crate::principal::now();
     let idle = st
         .meta
-        .live_calls_in_state(LiveState::Open, now - st.live.limits().idle_timeout_secs, BATCH)
+        .live_calls_in_state(
+            LiveState::Open,
+            now - st.live.limits().idle_timeout_secs,
+            BATCH,
+        )
         .await?;
     for call in idle {
         let ev = Event {
