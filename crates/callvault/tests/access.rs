@@ -18,6 +18,7 @@ fn concrete(path: &str) -> String {
             "cvg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         )
         .replace("{tenant}", "no-such-tenant")
+        .replace("{seq}", "0")
 }
 
 fn request(c: &reqwest::Client, s: &Server, method: &str, path: &str) -> reqwest::RequestBuilder {
@@ -26,6 +27,7 @@ fn request(c: &reqwest::Client, s: &Server, method: &str, path: &str) -> reqwest
         "get" => c.get(url),
         "post" => c.post(url).json(&json!({})),
         "delete" => c.delete(url),
+        "put" => c.put(url).body(vec![0u8; 16]),
         other => panic!("route table uses method {other}; teach this test"),
     }
 }

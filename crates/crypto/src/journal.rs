@@ -69,7 +69,10 @@ mod tests {
         assert_eq!(sealed.len(), 5 + CHUNK_OVERHEAD);
         let again = JournalKey::unwrap(&id, &wrapped).unwrap();
         assert_eq!(
-            again.open_chunk("rec_a", 7, &sealed).unwrap().expose_secret(),
+            again
+                .open_chunk("rec_a", 7, &sealed)
+                .unwrap()
+                .expose_secret(),
             b"audio"
         );
         assert!(again.open_chunk("rec_a", 8, &sealed).is_err());

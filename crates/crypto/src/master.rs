@@ -5,10 +5,10 @@
 //! swapped in as another tenant's, or as the audit signing key.
 
 use crate::CryptoError;
+use crate::aead::{open_with, seal_with};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use crate::aead::{open_with, seal_with};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::fs;
@@ -151,7 +151,6 @@ impl Provider for FileProvider {
         open_with(&self.key, ctx.0.as_bytes(), sealed)
     }
 }
-
 
 /// Creates a new master key file with mode 0600; never overwrites an existing file.
 pub fn generate_key_file(

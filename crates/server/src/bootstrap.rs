@@ -4,7 +4,6 @@
 
 use crate::audit_log::{AuditLog, Event};
 use crate::config::{Config, ENV_PASSPHRASE, Mode};
-use crate::metrics::Metrics;
 use crate::provisioning;
 use crate::state::{AppState, Inner, Keys};
 use callvault_audit::sink::FileSink;
@@ -155,10 +154,12 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         first_admin = Some((name, secret));
     }
 
+    let metrics = crate::metrics::SharedMetrics::default();
     let live = crate::live::LiveCalls::start(
         meta.clone(),
         blobs.clone(),
         audit.clone(),
+        metrics.clone(),
         cfg.live.limits(),
     );
     let state = AppState::new(Inner {
@@ -168,7 +169,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         keys,
         audit,
         live,
-        metrics: Metrics::default(),
+        metrics,
         posture: Default::default(),
     });
     Ok(Bootstrapped {

@@ -13,9 +13,16 @@ pub struct Metrics {
     pub playbacks: AtomicU64,
     pub integrity_failures: AtomicU64,
     pub login_failures: AtomicU64,
+    /// Live chunks acknowledged (stored durably, duplicates included).
+    pub live_chunks: AtomicU64,
+    /// Live calls assembled into recordings by this node.
+    pub live_stored: AtomicU64,
     /// RTP counters of the SIPREC recorder, shared with its media tasks.
     pub sip_media: std::sync::Arc<crate::sip::MediaCounters>,
 }
+
+/// Shared with `LiveCalls`, which counts for every protocol that uses it.
+pub type SharedMetrics = std::sync::Arc<Metrics>;
 
 impl Metrics {
     pub fn count_status(&self, status: u16) {
@@ -62,6 +69,16 @@ impl Metrics {
                 "callvault_login_failures_total",
                 "failed sign-in attempts",
                 &self.login_failures,
+            ),
+            (
+                "callvault_live_chunks_acked_total",
+                "live chunks acknowledged durable",
+                &self.live_chunks,
+            ),
+            (
+                "callvault_live_calls_stored_total",
+                "live calls assembled into recordings",
+                &self.live_stored,
             ),
             (
                 "callvault_sip_rtp_packets_total",

@@ -4,7 +4,6 @@
 use crate::audit_log::AuditLog;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use callvault_core::TenantId;
 use callvault_crypto::{CallerHashKey, KeyProvider, TenantIdentity, TenantRecipient};
 use callvault_store::{BlobStore, MetadataStore};
@@ -24,7 +23,7 @@ pub struct Inner {
     pub audit: AuditLog,
     /// Calls being recorded live; the API every live protocol uses.
     pub live: crate::live::LiveCalls,
-    pub metrics: Metrics,
+    pub metrics: crate::metrics::SharedMetrics,
     /// The findings of the last periodic posture check.
     pub posture: Mutex<Vec<crate::posture::Finding>>,
 }

@@ -207,7 +207,7 @@ pub struct LiveCall {
     /// How many chunks the recorder said it sent, when it finished.
     pub total_chunks: Option<u64>,
     /// Set when stored: how the call ended, as JSON
-    /// `{"complete": bool, "gaps": [[first, last], …]}` (missing chunk ranges).
+    /// `{"complete": bool, "chunks": n, "gaps": [[first, last], …]}` (missing chunk ranges).
     pub gaps: Option<String>,
     /// Last chunk or state change (unix seconds); idle finalisation reads it.
     pub updated_at: i64,

@@ -132,7 +132,11 @@ async fn postgres_nodes_opening_together_migrate_once() {
     }
     let c = db.connect().await;
     let versions: Vec<i64> = schema_versions(&c).await;
-    assert_eq!(versions, [1, 2, 3, 4], "each migration applied exactly once");
+    assert_eq!(
+        versions,
+        [1, 2, 3, 4],
+        "each migration applied exactly once"
+    );
 }
 
 /// Two separate handles (two nodes, each with its own pool) append concurrently; the chain

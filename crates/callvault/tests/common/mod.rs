@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+pub mod live;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_callvault");
 
 /// `CVTEST_BACKEND=postgres-garage` runs the black-box tests on a fresh PostgreSQL

@@ -116,7 +116,8 @@ fn status_view(s: &CallStatus) -> CallStatusView {
     let end = s
         .call
         .total_chunks
-        .unwrap_or_else(|| s.acked.highest().map_or(0, |h| h + 1));
+        .unwrap_or(0)
+        .max(s.acked.highest().map_or(0, |h| h + 1));
     let mut missing = s.acked.missing_below(end);
     missing.truncate(1000);
     CallStatusView {

@@ -151,7 +151,8 @@ impl LiveCalls {
             created_at: crate::principal::now(),
         };
         let complete = call.state == LiveState::Finished;
-        let outcome = serde_json::json!({ "complete": complete, "gaps": gaps }).to_string();
+        let outcome =
+            serde_json::json!({ "complete": complete, "chunks": total, "gaps": gaps }).to_string();
         let ev = Event {
             actor: "system".into(),
             tenant: Some(call.tenant.to_string()),
@@ -171,7 +172,13 @@ impl LiveCalls {
             return Err(LiveError::Audit(e));
         }
         match meta.store_live_call(&rec, &outcome).await {
-            Ok(()) => Ok(Some(rec)),
+            Ok(()) => {
+                self.0
+                    .metrics
+                    .live_stored
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(Some(rec))
+            }
             Err(StoreError::Conflict(_)) => {
                 let _ = self.0.blobs.delete(&blob).await;
                 Ok(None)

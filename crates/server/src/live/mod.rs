@@ -198,6 +198,7 @@ struct Inner {
     meta: MetadataStore,
     blobs: BlobStore,
     audit: AuditLog,
+    metrics: crate::metrics::SharedMetrics,
     writer: ChunkWriter,
     limits: LiveLimits,
     active: Mutex<HashMap<RecordingId, Arc<Mutex<Active>>>>,
@@ -214,6 +215,7 @@ impl LiveCalls {
         meta: MetadataStore,
         blobs: BlobStore,
         audit: AuditLog,
+        metrics: crate::metrics::SharedMetrics,
         limits: LiveLimits,
     ) -> Self {
         Self(Arc::new(Inner {
@@ -221,6 +223,7 @@ impl LiveCalls {
             meta,
             blobs,
             audit,
+            metrics,
             limits,
             active: Mutex::default(),
         }))
@@ -355,6 +358,10 @@ impl LiveCalls {
         match outcome {
             ChunkOutcome::Stored | ChunkOutcome::Duplicate => {
                 a.acked.insert(seq);
+                self.0
+                    .metrics
+                    .live_chunks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(ChunkAck {
                     seq,
                     duplicate: outcome == ChunkOutcome::Duplicate,
@@ -376,7 +383,11 @@ impl LiveCalls {
         id: &RecordingId,
     ) -> Result<CallStatus, LiveError> {
         let call = self.get(tenant, id).await?;
-        let acked = Acked::from_sorted(self.0.meta.live_chunk_seqs(id).await?);
+        let acked = match call.state {
+            // The journal rows are gone; the outcome recorded at assembly says what was there.
+            LiveState::Stored => stored_outcome(&call),
+            _ => Acked::from_sorted(self.0.meta.live_chunk_seqs(id).await?),
+        };
         Ok(CallStatus { call, acked })
     }
 
@@ -413,7 +424,7 @@ impl LiveCalls {
             .set_live_state(id, LiveState::Open, LiveState::Finished, Some(total), now)
             .await?;
         self.forget(id);
-        Ok(self.get(tenant, id).await?)
+        self.get(tenant, id).await
     }
 
     async fn get(&self, tenant: &TenantId, id: &RecordingId) -> Result<LiveCall, LiveError> {
@@ -490,6 +501,19 @@ impl LiveCalls {
     pub fn active_count(&self) -> usize {
         lock(&self.0.active).len()
     }
+}
+
+/// The chunks a stored call had, from the outcome written at assembly
+/// (`{"complete", "chunks", "gaps"}`).
+fn stored_outcome(call: &LiveCall) -> Acked {
+    let v: serde_json::Value = call
+        .gaps
+        .as_deref()
+        .and_then(|g| serde_json::from_str(g).ok())
+        .unwrap_or_default();
+    let gaps: Vec<[u64; 2]> = serde_json::from_value(v["gaps"].clone()).unwrap_or_default();
+    let total = v["chunks"].as_u64().unwrap_or(0);
+    Acked::from_sorted((0..total).filter(|s| !gaps.iter().any(|g| (g[0]..=g[1]).contains(s))))
 }
 
 /// Plaintext never outlives the request that needs it: the assembled file and decrypted

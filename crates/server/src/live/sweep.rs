@@ -11,22 +11,30 @@ use std::time::Duration;
 
 /// Calls handled per state and pass.
 const BATCH: u32 = 100;
+/// Pause before the next pass when something failed (e.g. the blob store briefly unavailable).
+const RETRY: Duration = Duration::from_secs(2);
 
 pub fn start(st: AppState) {
     let idle = st.live.limits().idle_timeout_secs;
     let every = Duration::from_secs((idle as u64 / 2).clamp(1, 30));
     tokio::spawn(async move {
         loop {
-            if let Err(e) = sweep(&st).await {
-                tracing::warn!(error = %e, "live sweep failed; retrying");
-            }
-            tokio::time::sleep(every).await;
+            let pause = match sweep(&st).await {
+                Ok(0) => every,
+                Ok(_) => RETRY.min(every),
+                Err(e) => {
+                    tracing::warn!(error = %e, "live sweep failed; retrying");
+                    RETRY.min(every)
+                }
+            };
+            tokio::time::sleep(pause).await;
         }
     });
 }
 
-/// One pass: finalise idle calls, then assemble what waits (full nodes only).
-pub async fn sweep(st: &AppState) -> Result<(), super::LiveError> {
+/// One pass: finalise idle calls, then assemble what waits (full nodes only). Returns how many
+/// assemblies failed (they stay in the journal for the next pass).
+pub async fn sweep(st: &AppState) -> Result<usize, super::LiveError> {
     let now = crate::principal::now();
     let idle = st
         .meta
@@ -53,14 +61,16 @@ pub async fn sweep(st: &AppState) -> Result<(), super::LiveError> {
         st.live.forget(&call.id);
     }
     let Some(keys) = st.keys.as_ref() else {
-        return Ok(());
+        return Ok(0);
     };
+    let mut failed = 0;
     for state in [LiveState::Finished, LiveState::Incomplete] {
         for call in st.meta.live_calls_in_state(state, i64::MAX, BATCH).await? {
             if let Err(e) = st.live.assemble(keys, &call).await {
+                failed += 1;
                 tracing::error!(call = %call.id, error = %e, "assembling a live call failed; it stays in the journal");
             }
         }
     }
-    Ok(())
+    Ok(failed)
 }

@@ -273,36 +273,36 @@ async fn insert_key(tx: &Transaction<'_>, k: &TenantKey) -> Result<(), StoreErro
 
 /// Inserts recordings inside the caller's transaction.
 async fn insert_recording_rows(tx: &Transaction<'_>, rows: &[Recording]) -> Result<(), StoreError> {
-        // Chunks of one multi-row INSERT each (one array per column), all in one transaction:
-        // the first refused row fails its statement, and dropping `tx` rolls everything back.
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
-            let tenants: Vec<&str> = chunk.iter().map(|r| r.tenant.as_str()).collect();
-            let blobs: Vec<String> = chunk.iter().map(|r| r.blob.to_string()).collect();
-            let headers: Vec<&[u8]> = chunk.iter().map(|r| r.header.as_slice()).collect();
-            let key_ids: Vec<i64> = chunk.iter().map(|r| r.key_id).collect();
-            let containers: Vec<&str> = chunk.iter().map(|r| r.container.as_str()).collect();
-            let codecs: Vec<&str> = chunk.iter().map(|r| r.codec.as_str()).collect();
-            let channels: Vec<i64> = chunk.iter().map(|r| i64::from(r.channels)).collect();
-            let rates: Vec<i64> = chunk.iter().map(|r| i64::from(r.sample_rate)).collect();
-            let durations: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.duration_ms)).collect();
-            let sizes: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.size)).collect();
-            let started: Vec<i64> = chunk.iter().map(|r| r.started_at).collect();
-            let directions: Vec<&str> = chunk.iter().map(|r| r.direction.as_str()).collect();
-            let caller_hashes: Vec<Option<&[u8]>> = chunk
-                .iter()
-                .map(|r| r.caller_hash.as_ref().map(<[u8; 32]>::as_slice))
-                .collect();
-            let caller_encs: Vec<Option<&[u8]>> =
-                chunk.iter().map(|r| r.caller_enc.as_deref()).collect();
-            let agents: Vec<Option<&str>> = chunk.iter().map(|r| r.agent_id.as_deref()).collect();
-            let queues: Vec<Option<&str>> = chunk.iter().map(|r| r.queue.as_deref()).collect();
-            let external: Vec<Option<&str>> = chunk
-                .iter()
-                .map(|r| r.external_call_id.as_deref())
-                .collect();
-            let created: Vec<i64> = chunk.iter().map(|r| r.created_at).collect();
-            tx_exec(
+    // Chunks of one multi-row INSERT each (one array per column), all in one transaction:
+    // the first refused row fails its statement, and dropping `tx` rolls everything back.
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
+        let tenants: Vec<&str> = chunk.iter().map(|r| r.tenant.as_str()).collect();
+        let blobs: Vec<String> = chunk.iter().map(|r| r.blob.to_string()).collect();
+        let headers: Vec<&[u8]> = chunk.iter().map(|r| r.header.as_slice()).collect();
+        let key_ids: Vec<i64> = chunk.iter().map(|r| r.key_id).collect();
+        let containers: Vec<&str> = chunk.iter().map(|r| r.container.as_str()).collect();
+        let codecs: Vec<&str> = chunk.iter().map(|r| r.codec.as_str()).collect();
+        let channels: Vec<i64> = chunk.iter().map(|r| i64::from(r.channels)).collect();
+        let rates: Vec<i64> = chunk.iter().map(|r| i64::from(r.sample_rate)).collect();
+        let durations: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.duration_ms)).collect();
+        let sizes: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.size)).collect();
+        let started: Vec<i64> = chunk.iter().map(|r| r.started_at).collect();
+        let directions: Vec<&str> = chunk.iter().map(|r| r.direction.as_str()).collect();
+        let caller_hashes: Vec<Option<&[u8]>> = chunk
+            .iter()
+            .map(|r| r.caller_hash.as_ref().map(<[u8; 32]>::as_slice))
+            .collect();
+        let caller_encs: Vec<Option<&[u8]>> =
+            chunk.iter().map(|r| r.caller_enc.as_deref()).collect();
+        let agents: Vec<Option<&str>> = chunk.iter().map(|r| r.agent_id.as_deref()).collect();
+        let queues: Vec<Option<&str>> = chunk.iter().map(|r| r.queue.as_deref()).collect();
+        let external: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|r| r.external_call_id.as_deref())
+            .collect();
+        let created: Vec<i64> = chunk.iter().map(|r| r.created_at).collect();
+        tx_exec(
                 tx,
                 &format!(
                     "INSERT INTO recordings ({REC_COLS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[],
@@ -333,7 +333,7 @@ async fn insert_recording_rows(tx: &Transaction<'_>, rows: &[Recording]) -> Resu
                 ],
             )
             .await?;
-        }
+    }
     Ok(())
 }
 

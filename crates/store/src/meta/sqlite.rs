@@ -206,7 +206,10 @@ fn changed(n: usize) -> Result<(), StoreError> {
 
 /// Inserts recordings with one prepared statement inside the caller's transaction: an error
 /// returns before the commit, and dropping the transaction rolls every row back.
-fn insert_recording_rows(tx: &rusqlite::Transaction<'_>, rows: &[Recording]) -> Result<(), StoreError> {
+fn insert_recording_rows(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[Recording],
+) -> Result<(), StoreError> {
     let mut st = tx
         .prepare_cached(&format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"))
         .map_err(map_err)?;

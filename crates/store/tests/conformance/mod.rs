@@ -11,9 +11,9 @@
 use callvault_audit::{Checkpoint, Entry, GENESIS, StoredEntry, chain_hash};
 use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
 use callvault_store::{
-    ApiToken, AuditFilter, BlobStore, ChunkOutcome, Grant, LiveCall, LiveChunk, LiveKey,
-    LiveState, MetadataStore, Recording, RecordingFilter, Session, SessionStage, StoreError,
-    Tenant, TenantKey, User,
+    ApiToken, AuditFilter, BlobStore, ChunkOutcome, Grant, LiveCall, LiveChunk, LiveKey, LiveState,
+    MetadataStore, Recording, RecordingFilter, Session, SessionStage, StoreError, Tenant,
+    TenantKey, User,
 };
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -384,9 +384,15 @@ async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
     let (c, k) = live_call(&t, 1_000);
     s.create_live_call(&c, &k).await.unwrap();
     assert!(
-        !s.set_live_state(&c.id, LiveState::Finished, LiveState::Incomplete, None, 1_100)
-            .await
-            .unwrap()
+        !s.set_live_state(
+            &c.id,
+            LiveState::Finished,
+            LiveState::Incomplete,
+            None,
+            1_100
+        )
+        .await
+        .unwrap()
     );
     let idle = s
         .live_calls_in_state(LiveState::Open, 1_001, 1000)
@@ -404,7 +410,10 @@ async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
             .unwrap()
     );
     let got = s.get_live_call(&t, &c.id).await.unwrap();
-    assert_eq!((got.state, got.total_chunks, got.updated_at), (LiveState::Incomplete, None, 1_100));
+    assert_eq!(
+        (got.state, got.total_chunks, got.updated_at),
+        (LiveState::Incomplete, None, 1_100)
+    );
 }
 
 async fn live_store_is_atomic_and_once(s: MetadataStore) {
@@ -431,7 +440,10 @@ async fn live_store_is_atomic_and_once(s: MetadataStore) {
     s.store_live_call(&rec, "[[1,1]]").await.unwrap();
     assert_eq!(s.get_recording(&t, &rec.id).await.unwrap(), rec);
     let got = s.get_live_call(&t, &c.id).await.unwrap();
-    assert_eq!((got.state, got.gaps.as_deref()), (LiveState::Stored, Some("[[1,1]]")));
+    assert_eq!(
+        (got.state, got.gaps.as_deref()),
+        (LiveState::Stored, Some("[[1,1]]"))
+    );
     assert!(s.live_chunk_seqs(&c.id).await.unwrap().is_empty());
     assert!(s.live_keys(&c.id).await.unwrap().is_empty());
     assert!(matches!(
