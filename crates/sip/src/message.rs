@@ -424,7 +424,7 @@ fn parse_content_length(value: &str) -> Result<usize, ParseError> {
 /// Long form of a header name, with the case RFC 3261 uses; unknown names keep their spelling
 /// lower-cased so that lookups are case-insensitive.
 fn canonical_name(name: &str) -> String {
-    const KNOWN: [(&str, &str); 22] = [
+    const KNOWN: &[(&str, &str)] = &[
         ("i", "Call-ID"),
         ("call-id", "Call-ID"),
         ("m", "Contact"),
@@ -447,6 +447,11 @@ fn canonical_name(name: &str) -> String {
         ("record-route", "Record-Route"),
         ("content-disposition", "Content-Disposition"),
         ("user-agent", "User-Agent"),
+        ("allow", "Allow"),
+        ("accept", "Accept"),
+        ("unsupported", "Unsupported"),
+        ("warning", "Warning"),
+        ("retry-after", "Retry-After"),
     ];
     let lower = name.to_ascii_lowercase();
     KNOWN

@@ -424,16 +424,11 @@ impl Recorder {
         let call_id = msg.call_id().to_owned();
         let me = self.me.clone();
         let ended_call = call_id.clone();
-        let handle = media::start(
-            self.st.live.clone(),
-            self.counters.clone(),
-            spec,
-            move || {
-                if let Some(me) = me.upgrade() {
-                    lock(&me.dialogs).remove(&ended_call);
-                }
-            },
-        );
+        let handle = media::start(self.st.clone(), self.counters.clone(), spec, move || {
+            if let Some(me) = me.upgrade() {
+                lock(&me.dialogs).remove(&ended_call);
+            }
+        });
 
         let mut answer = Vec::new();
         let mut next_port = ports.drain(..);

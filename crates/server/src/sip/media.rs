@@ -8,8 +8,10 @@
 
 use crate::audit_log::Event;
 use crate::live::LiveCalls;
+use crate::state::AppState;
 use callvault_core::{RecordingId, TenantId};
 use callvault_sip::{rtp, sdp::Codec, srtp};
+use callvault_store::LiveState;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,7 +135,7 @@ impl MediaHandle {
 
 /// Starts the receivers and the mixer; the mixer ends the call on Finish or RTP timeout.
 pub fn start(
-    live: LiveCalls,
+    st: AppState,
     counters: Arc<MediaCounters>,
     spec: CallSpec,
     on_end: impl FnOnce() + Send + 'static,
@@ -154,10 +156,11 @@ pub fn start(
     let mixer = Mixer::new(codecs, spec.output);
     let handle = MediaHandle(tx);
     tokio::spawn(async move {
+        let live = &st.live;
         let outcome = run(
             mixer,
             rx,
-            &live,
+            live,
             &spec.tenant,
             &spec.id,
             spec.rtp_timeout,
@@ -167,11 +170,32 @@ pub fn start(
         for r in receivers {
             r.abort();
         }
-        let mut ev = spec.finish_event;
         let (reply, details) = outcome;
-        ev.details = Some(details);
-        if let Err(e) = live.finish(&spec.tenant, &spec.id, None, ev).await {
-            tracing::error!(error = %e, call = %spec.id, "finishing a SIPREC call failed");
+        // What the SRC did to the media (pauses, loss, why it ended) is its own audit entry
+        // on the call, just before the live pipeline's finish entry.
+        let mut ended = spec.finish_event.clone();
+        ended.action = "siprec.media";
+        ended.target = Some(spec.id.to_string());
+        ended.details = Some(details);
+        if let Err(e) = st.audit.record(ended).await {
+            tracing::error!(error = %e, call = %spec.id, "auditing the end of a SIPREC call failed");
+        }
+        match live
+            .finish(&spec.tenant, &spec.id, None, spec.finish_event)
+            .await
+        {
+            // A full node assembles at once, as the HTTPS finish does; otherwise (or if this
+            // fails) the sweeper does, and the call is safe in the journal meanwhile.
+            Ok(call) => {
+                if let (Some(keys), LiveState::Finished) = (&st.keys, call.state) {
+                    if let Err(e) = live.assemble(keys, &call).await {
+                        tracing::error!(error = %e, call = %spec.id, "assembling a SIPREC call failed; the sweeper retries");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, call = %spec.id, "finishing a SIPREC call failed")
+            }
         }
         on_end();
         if let Some(reply) = reply {
