@@ -7,8 +7,8 @@
 //! SIP client of our own — malformed INVITEs, unknown sources, unsupported extensions and
 //! RTP port exhaustion.
 //!
-//! Not covered here: SIP over TLS and SRTP (SIPp has neither; the recorder does not offer
-//! TLS yet, SRTP is unit-tested in `callvault-sip`).
+//! SIPp has neither TLS nor SRTP, so a small client here covers SIP over TLS with SRTP media,
+//! including a forged packet that must never reach the recording.
 
 mod common;
 
@@ -137,8 +137,9 @@ fn rtp_range(span: u16) -> (u16, u16) {
     }
 }
 
-/// Starts the server with `[sip]` on loopback UDP and TCP, `127.0.0.1` as the only source.
-fn recorder_server(rtp_ports: u16) -> Server {
+/// Starts the server with `[sip]` on loopback UDP, TCP and TLS, `127.0.0.1` as the only
+/// source; `plain_rtp` allows it unencrypted RTP, otherwise it must use SRTP over SIP/TLS.
+fn recorder_server(rtp_ports: u16, plain_rtp: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (min, max) = rtp_range(rtp_ports);
     let config = dir.path().join("callvault.toml");
@@ -149,6 +150,7 @@ fn recorder_server(rtp_ports: u16) -> Server {
 [sip]
 udp = "127.0.0.1:0"
 tcp = "127.0.0.1:0"
+tls = "127.0.0.1:0"
 rtp_port_min = {min}
 rtp_port_max = {max}
 rtp_timeout_secs = 5
@@ -157,7 +159,7 @@ rtp_timeout_secs = 5
 name = "sbc-test"
 tenant = "{TENANT}"
 addresses = ["127.0.0.1"]
-insecure_plain_rtp = true
+insecure_plain_rtp = {plain_rtp}
 "#
         ),
     )
@@ -255,7 +257,7 @@ async fn audit(s: &Server, admin: &User, action: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_siprec_call_over_udp_is_stored_sample_exact_caller_left_and_searchable() {
-    let s = recorder_server(200);
+    let s = recorder_server(200, true);
     let (_, nurse) = setup(&s).await;
     let work = tempfile::tempdir().unwrap();
     let caller = speech(
@@ -304,7 +306,7 @@ async fn a_siprec_call_over_udp_is_stored_sample_exact_caller_left_and_searchabl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acme_dialect_over_tcp_pauses_and_resumes_by_reinvite() {
-    let s = recorder_server(200);
+    let s = recorder_server(200, true);
     let (admin, nurse) = setup(&s).await;
     let work = tempfile::tempdir().unwrap();
     let left = tone(work.path(), "left", 440, 6);
@@ -407,9 +409,9 @@ fn invite(call_id: &str, extra: &str, body: &str) -> String {
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\nm=audio 7002 RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn refusals_malformed_unknown_source_unsupported_and_port_exhaustion() {
+async fn refusals_port_exhaustion_and_rtp_timeout() {
     // Room for exactly one two-stream call.
-    let s = recorder_server(4);
+    let s = recorder_server(4, true);
     let (admin, _) = setup(&s).await;
     let target = s.sip_udp.clone().unwrap();
     let src = Client::from("127.0.0.1", &target);
@@ -468,4 +470,214 @@ async fn refusals_malformed_unknown_source_unsupported_and_port_exhaustion() {
     assert!(second.starts_with("SIP/2.0 503 "), "{second}");
     // A retransmitted INVITE gets the same answer, not a second call.
     assert_eq!(src.ask(&invite("call1", "Require: siprec\r\n", SDP)), first);
+
+    // The SRC sends a little audio and vanishes without BYE: after `rtp_timeout_secs` the call
+    // is finalised, audited as such, and its ports serve the next call.
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..5u16 {
+        let mut p = vec![0x80, 0, 0, n as u8, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[4..8].copy_from_slice(&(u32::from(n) * 160).to_be_bytes());
+        p.extend_from_slice(&[0x55; 160]);
+        rtp.send_to(&p, ("127.0.0.1", ports[0])).unwrap();
+    }
+    let mut ended = Vec::new();
+    for _ in 0..400 {
+        ended = audit(&s, &admin, "siprec.media").await;
+        if !ended.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let details: Value = serde_json::from_str(ended[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["ended_by"], "rtp_timeout");
+    let third = src.ask(&invite("call3", "Require: siprec\r\n", SDP));
+    assert!(
+        third.starts_with("SIP/2.0 200 "),
+        "ports returned after the timeout: {third}"
+    );
+}
+
+/// A SIP client over TLS that trusts the server's certificate.
+async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let _ = s.client(); // installs the process's rustls provider
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap(),
+        )
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(s.sip_tls.as_deref().unwrap())
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends one request over a stream and reads the final answer.
+async fn ask_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    msg: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(msg.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if body.len() >= len {
+                if head.starts_with("SIP/2.0 100") {
+                    buf.drain(..head.len() + 4 + len);
+                    continue;
+                }
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it() {
+    use base64::Engine as _;
+    use callvault_sip::srtp;
+    let s = recorder_server(200, false);
+    let (admin, nurse) = setup(&s).await;
+    let keys: Vec<[u8; srtp::MASTER_LEN]> = (1..=2u8)
+        .map(|k| std::array::from_fn(|i| k.wrapping_mul(31).wrapping_add(i as u8)))
+        .collect();
+    let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio 7000 RTP/SAVP 0\r\na=label:1\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendonly\r\n\
+         m=audio 7002 RTP/SAVP 0\r\na=label:2\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendonly\r\n",
+        b64(&keys[0]),
+        b64(&keys[1])
+    );
+    let meta = r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="tls-1"/><participant participant_id="a"><nameID aor="tel:+46709876543"/></participant><stream stream_id="s1" session_id="tls-1"><label>1</label></stream><participantstreamassoc participant_id="a"><send>s1</send></participantstreamassoc></recording>"#;
+    let body = format!(
+        "--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n{meta}\r\n--b--\r\n"
+    );
+    let invite = invite("tls1", "Require: siprec\r\n", &body)
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+        .replacen(
+            "Content-Type: application/sdp",
+            "Content-Type: multipart/mixed;boundary=b",
+            1,
+        );
+    let mut sip = tls_client(&s).await;
+    let ok = ask_stream(&mut sip, &invite).await;
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    assert_eq!(
+        ok.matches("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")
+            .count(),
+        2,
+        "{ok}"
+    );
+    assert_eq!(ok.matches("RTP/SAVP").count(), 2);
+    let ports: Vec<u16> = ok
+        .lines()
+        .filter_map(|l| l.strip_prefix("m=audio "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+
+    // The same offer over UDP is refused: SDES keys only travel over TLS.
+    let udp = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let refused = udp.ask(
+        &invite
+            .replace("SIP/2.0/TLS", "SIP/2.0/UDP")
+            .replace("tls1", "udp1"),
+    );
+    assert!(refused.starts_with("SIP/2.0 488 "), "{refused}");
+
+    let audio: Vec<Vec<u8>> = (0..2u8)
+        .map(|k| {
+            (0..8000u32)
+                .map(|i| (i * 7 + u32::from(k) * 91) as u8 | 0x01)
+                .collect()
+        })
+        .collect();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (k, stream) in audio.iter().enumerate() {
+        let mut ctx = srtp::Context::new(&keys[k]);
+        for (n, payload) in stream.chunks(160).enumerate() {
+            let mut p = vec![0x80, 0];
+            p.extend_from_slice(&(n as u16 + 100).to_be_bytes());
+            p.extend_from_slice(&((n * 160) as u32).to_be_bytes());
+            p.extend_from_slice(&(0xABCD_0000 + k as u32).to_be_bytes());
+            p.extend_from_slice(payload);
+            let protected = ctx.protect(&p).unwrap();
+            if n == 10 {
+                // A forgery first: the same header, other bytes, a tag that cannot verify.
+                let mut forged = protected.clone();
+                forged[12..172].fill(0);
+                rtp.send_to(&forged, ("127.0.0.1", ports[k])).unwrap();
+            }
+            rtp.send_to(&protected, ("127.0.0.1", ports[k])).unwrap();
+        }
+    }
+    // Let the packets land before hanging up (no sleep-to-synchronise: BYE flushes whatever
+    // arrived, and the assertions below would show any packet missing).
+    let monitor = s.token(&admin, "auditor", None).await;
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    let mut text = String::new();
+    for _ in 0..400 {
+        text = s
+            .client()
+            .get(s.url("/metrics"))
+            .bearer_auth(&monitor)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&text, "callvault_sip_rtp_packets_total") == Some(100) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        metric(&text, "callvault_sip_rtp_packets_total"),
+        Some(100),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "callvault_sip_srtp_auth_failures_total"),
+        Some(2)
+    );
+    let to_tag = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
+    let bye = format!(
+        "BYE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKbye\r\nFrom: <sip:src@127.0.0.1>;tag=ttls1\r\nTo: {to_tag}\r\nCall-ID: tls1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert!(ask_stream(&mut sip, &bye).await.starts_with("SIP/2.0 200 "));
+
+    let found = recording_of(&s, &nurse, "+46709876543").await;
+    let (stored, _) = played(&s, &nurse, found["id"].as_str().unwrap()).await;
+    let (left, right) = channels(&stored);
+    assert!(
+        left == padded(&audio[0], left.len()),
+        "caller stream decrypted sample-exact"
+    );
+    assert!(
+        right == padded(&audio[1], right.len()),
+        "agent stream decrypted sample-exact"
+    );
 }

@@ -74,6 +74,9 @@ pub struct SipConfig {
     pub udp: Option<SocketAddr>,
     /// SIP over TCP, e.g. `0.0.0.0:5060`.
     pub tcp: Option<SocketAddr>,
+    /// SIP over TLS, e.g. `0.0.0.0:5061`, with the server's certificate (`[tls]`). The only
+    /// transport on which SRTP keys are accepted.
+    pub tls: Option<SocketAddr>,
     /// The address put in SDP answers and Contact. Default: the listener's address, which must
     /// then not be unspecified (`0.0.0.0`).
     pub advertise: Option<std::net::IpAddr>,
@@ -95,6 +98,7 @@ impl Default for SipConfig {
         Self {
             udp: None,
             tcp: None,
+            tls: None,
             advertise: None,
             rtp_port_min: 20_000,
             rtp_port_max: 29_999,
@@ -107,7 +111,7 @@ impl Default for SipConfig {
 
 impl SipConfig {
     pub fn enabled(&self) -> bool {
-        self.udp.is_some() || self.tcp.is_some()
+        self.udp.is_some() || self.tcp.is_some() || self.tls.is_some()
     }
 }
 
@@ -121,8 +125,8 @@ pub struct SipSource {
     pub tenant: String,
     /// Addresses it sends SIP and RTP from.
     pub addresses: Vec<std::net::IpAddr>,
-    /// Accept unencrypted RTP from this source. SRTP needs SIP over TLS, which this build
-    /// does not listen on yet, so today every source needs this (docs/design/siprec.md).
+    /// Accept unencrypted RTP (and SIP over UDP/TCP) from this source: for a trunk on a
+    /// trusted network only. Otherwise the source must use SIP over TLS and SRTP.
     #[serde(default)]
     pub insecure_plain_rtp: bool,
     /// The SDP `a=label` of the caller's stream (recorded left). Default: the first stream.
@@ -585,7 +589,7 @@ impl Config {
         if !(1..=3600).contains(&sip.rtp_timeout_secs) || sip.max_requests_per_sec == 0 {
             return invalid("`sip.rtp_timeout_secs` must be 1 to 3600 and `sip.max_requests_per_sec` at least 1".into());
         }
-        let listen_ip = sip.udp.or(sip.tcp).map(|a| a.ip());
+        let listen_ip = sip.udp.or(sip.tcp).or(sip.tls).map(|a| a.ip());
         if sip.advertise.is_none() && listen_ip.is_some_and(|ip| ip.is_unspecified()) {
             return invalid("SIP listens on an unspecified address: set `sip.advertise` to the address SRCs should send RTP to".into());
         }
@@ -602,9 +606,9 @@ impl Config {
             if src.addresses.is_empty() {
                 return invalid(format!("`sip.sources` `{}` lists no `addresses`", src.name));
             }
-            if !src.insecure_plain_rtp {
+            if !src.insecure_plain_rtp && sip.tls.is_none() {
                 return invalid(format!(
-                    "`sip.sources` `{}` needs SRTP, which needs SIP over TLS, which this build does not offer yet: set `insecure_plain_rtp = true` for a trunk on a trusted network",
+                    "`sip.sources` `{}` must use SRTP, which needs SIP over TLS: set `sip.tls`, or `insecure_plain_rtp = true` for a trunk on a trusted network",
                     src.name
                 ));
             }

@@ -14,8 +14,8 @@ use crate::state::AppState;
 use callvault_core::{Direction as CallDirection, E164, TenantId};
 use callvault_sip::message::{Message, Method};
 use callvault_sip::metadata::Metadata;
-use callvault_sip::multipart;
 use callvault_sip::sdp::{self, AnswerMedia, Direction, Session, Transport as MediaTransport};
+use callvault_sip::{multipart, srtp};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
@@ -32,6 +32,7 @@ type TransactionKey = (String, String);
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
 }
 
 impl Transport {
@@ -39,6 +40,7 @@ impl Transport {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
+            Self::Tls => "tls",
         }
     }
 }
@@ -282,17 +284,7 @@ impl Recorder {
             return Err(reject(488, "Not Acceptable Here")
                 .warn("no audio stream in PCMU or PCMA over RTP/AVP"));
         }
-        if recordable
-            .iter()
-            .any(|&i| offer.media[i].transport != Some(MediaTransport::RtpAvp))
-        {
-            return Err(reject(488, "Not Acceptable Here").warn(
-                "SRTP needs SIP over TLS, which this recorder does not offer yet; send RTP/AVP",
-            ));
-        }
-        if !source.insecure_plain_rtp {
-            return Err(reject(488, "Not Acceptable Here").warn("this source must use SRTP"));
-        }
+        media_policy(&source, transport, &offer, &recordable)?;
         let caller = source
             .caller_label
             .as_ref()
@@ -399,14 +391,22 @@ impl Recorder {
             .iter()
             .zip(sockets)
             .filter_map(|(&i, socket)| {
-                let (payload_type, codec) = offer.media[i].audio_codec()?;
+                let m = &offer.media[i];
+                let (payload_type, codec) = m.audio_codec()?;
+                // media_policy made sure an RTP/SAVP stream has a usable key.
+                let srtp = match m.transport {
+                    Some(MediaTransport::RtpSavp) => {
+                        Some(srtp::Context::from_key_salt(&m.crypto.first()?.key_salt)?)
+                    }
+                    _ => None,
+                };
                 Some((
                     channel_of(i),
                     StreamSpec {
                         socket,
                         payload_type,
                         codec,
-                        srtp: None,
+                        srtp,
                     },
                 ))
             })
@@ -472,6 +472,7 @@ impl Recorder {
         let port = match transport {
             Transport::Udp => self.st.cfg.sip.udp.map(|a| a.port()),
             Transport::Tcp => self.st.cfg.sip.tcp.map(|a| a.port()),
+            Transport::Tls => self.st.cfg.sip.tls.map(|a| a.port()),
         };
         let host = match self.advertise {
             IpAddr::V4(ip) => ip.to_string(),
@@ -581,6 +582,34 @@ impl Recorder {
     }
 }
 
+/// Plain RTP only from sources allowed it; SRTP keys only over SIP/TLS (SDES keys travel in
+/// the SDP, so over UDP or TCP anyone on the path could read them).
+fn media_policy(
+    source: &SipSource,
+    transport: Transport,
+    offer: &Session,
+    recordable: &[usize],
+) -> Result<(), Reject> {
+    let refuse = |why: &str| Err(reject(488, "Not Acceptable Here").warn(why));
+    for &i in recordable {
+        let m = &offer.media[i];
+        match m.transport {
+            Some(MediaTransport::RtpSavp) if transport != Transport::Tls => {
+                return refuse("SRTP keys (a=crypto) are accepted only over SIP/TLS");
+            }
+            Some(MediaTransport::RtpSavp) if m.crypto.is_empty() => {
+                return refuse("no usable a=crypto: offer AES_CM_128_HMAC_SHA1_80 without MKI");
+            }
+            Some(MediaTransport::RtpSavp) => {}
+            _ if !source.insecure_plain_rtp => {
+                return refuse("this source must send SRTP (RTP/SAVP) over SIP/TLS");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The SDP offer and, when present, the recording metadata of an INVITE/UPDATE body.
 fn offer_of(msg: &Message) -> Result<(Session, Option<Metadata>), Reject> {
     let bad = |e: callvault_sip::ParseError| reject(400, "Bad Request").warn(e.to_string());
@@ -623,7 +652,19 @@ fn answer_media(m: &sdp::Media, port: u16) -> AnswerMedia {
         } else {
             Direction::Inactive
         },
-        crypto: None,
+        // We send no media, but SDES needs a key in the answer (RFC 4568 §5.1.2): a fresh
+        // random one, never used.
+        crypto: match (m.transport, m.crypto.first()) {
+            (Some(MediaTransport::RtpSavp), Some(offered)) if port != 0 => {
+                use base64::Engine as _;
+                let key: [u8; srtp::MASTER_LEN] = std::array::from_fn(|_| rand::random());
+                Some((
+                    offered.tag,
+                    base64::engine::general_purpose::STANDARD.encode(key),
+                ))
+            }
+            _ => None,
+        },
     }
 }
 

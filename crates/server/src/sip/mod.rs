@@ -1,4 +1,4 @@
-//! The SIPREC recording server (RFC 7866) inside `callvault serve`: SIP over UDP and TCP,
+//! The SIPREC recording server (RFC 7866) inside `callvault serve`: SIP over UDP, TCP and TLS,
 //! dialogs as far as a recorder needs them, and RTP into the live-ingest pipeline
 //! ([`crate::live::LiveCalls`]), so a SIPREC call is journalled, assembled, encrypted and
 //! audited exactly like a call streamed over HTTPS.
@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 pub struct Listening {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
 }
 
 /// Binds the configured listeners and serves them in the background.
@@ -33,6 +34,13 @@ pub async fn start(st: AppState) -> Result<Listening, String> {
     if !cfg.enabled() {
         return Ok(Listening::default());
     }
+    let tls = match cfg.tls {
+        Some(_) => {
+            let (cert, key) = st.cfg.tls_paths();
+            Some(crate::tls::server_config(&cert, &key)?)
+        }
+        None => None,
+    };
     let recorder = dialog::Recorder::new(st)?;
-    transport::start(recorder, &cfg).await
+    transport::start(recorder, &cfg, tls).await
 }

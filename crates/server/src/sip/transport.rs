@@ -1,5 +1,6 @@
 //! SIP transports: UDP (one task per datagram, replies to the sender's address) and TCP (one
-//! task per connection, messages framed by `Content-Length`). TLS is not offered yet.
+//! task per connection, messages framed by `Content-Length`), and TLS (the same, inside
+//! rustls with the server's certificate; the only transport that may carry SRTP keys).
 
 use super::Listening;
 use super::dialog::{Recorder, Transport};
@@ -8,14 +9,20 @@ use callvault_sip::ParseError;
 use callvault_sip::message::{MAX_MESSAGE, frame_len};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_rustls::TlsAcceptor;
 
 /// A TCP connection that sends nothing for this long is closed (SRCs keep alive with OPTIONS
 /// or CRLF pings well within it).
 const TCP_IDLE: Duration = Duration::from_secs(300);
+const HANDSHAKE: Duration = Duration::from_secs(20);
 
-pub async fn start(recorder: Arc<Recorder>, cfg: &SipConfig) -> Result<Listening, String> {
+pub async fn start(
+    recorder: Arc<Recorder>,
+    cfg: &SipConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Listening, String> {
     let mut listening = Listening::default();
     if let Some(addr) = cfg.udp {
         let socket = UdpSocket::bind(addr)
@@ -29,7 +36,15 @@ pub async fn start(recorder: Arc<Recorder>, cfg: &SipConfig) -> Result<Listening
             .await
             .map_err(|e| format!("cannot listen for SIP on tcp {addr}: {e}"))?;
         listening.tcp = listener.local_addr().ok();
-        tokio::spawn(serve_tcp(listener, recorder));
+        tokio::spawn(serve_tcp(listener, recorder.clone(), None));
+    }
+    if let (Some(addr), Some(tls)) = (cfg.tls, tls) {
+        let acceptor = TlsAcceptor::from(tls);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen for SIP on tls {addr}: {e}"))?;
+        listening.tls = listener.local_addr().ok();
+        tokio::spawn(serve_tcp(listener, recorder, Some(acceptor)));
     }
     Ok(listening)
 }
@@ -54,16 +69,34 @@ async fn serve_udp(socket: Arc<UdpSocket>, recorder: Arc<Recorder>) {
     }
 }
 
-async fn serve_tcp(listener: TcpListener, recorder: Arc<Recorder>) {
+async fn serve_tcp(listener: TcpListener, recorder: Arc<Recorder>, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        tokio::spawn(connection(stream, peer, recorder.clone()));
+        let recorder = recorder.clone();
+        match tls.clone() {
+            None => {
+                tokio::spawn(connection(stream, peer, recorder, Transport::Tcp));
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        connection(stream, peer, recorder, Transport::Tls).await;
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: std::net::SocketAddr, recorder: Arc<Recorder>) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: std::net::SocketAddr,
+    recorder: Arc<Recorder>,
+    transport: Transport,
+) {
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16_384];
     loop {
@@ -76,7 +109,7 @@ async fn connection(mut stream: TcpStream, peer: std::net::SocketAddr, recorder:
         match frame_len(&buf) {
             Ok(len) => {
                 let message: Vec<u8> = buf.drain(..len).collect();
-                for reply in recorder.handle(&message, peer, Transport::Tcp).await {
+                for reply in recorder.handle(&message, peer, transport).await {
                     if stream.write_all(&reply).await.is_err() {
                         return;
                     }
