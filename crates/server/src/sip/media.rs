@@ -170,6 +170,8 @@ pub fn start(
         for r in receivers {
             r.abort();
         }
+        // The dialog (and with it the RTP port lease) goes now; storing may take a while.
+        on_end();
         let (reply, details) = outcome;
         // What the SRC did to the media (pauses, loss, why it ended) is its own audit entry
         // on the call, just before the live pipeline's finish entry.
@@ -197,7 +199,6 @@ pub fn start(
                 tracing::error!(error = %e, call = %spec.id, "finishing a SIPREC call failed")
             }
         }
-        on_end();
         if let Some(reply) = reply {
             let _ = reply.send(());
         }
