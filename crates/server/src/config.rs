@@ -712,6 +712,24 @@ mod tests {
     }
 
     #[test]
+    fn unsafe_sip_settings_are_refused_with_the_fix() {
+        let parse = |toml_text: &str| {
+            let mut c: Config = toml::from_str(toml_text).unwrap();
+            c.data_dir = "/tmp/callvault-test-data".into();
+            c.validate_sip().map_err(|e| e.to_string())
+        };
+        let source = "[[sip.sources]]\nname = \"sbc\"\ntenant = \"t1\"\naddresses = [\"192.0.2.1\"]\n";
+        let srtp_without_tls = parse(&format!("[sip]\nudp = \"127.0.0.1:5060\"\n{source}"));
+        assert!(srtp_without_tls.unwrap_err().contains("set `sip.tls`"));
+        let unspecified = parse(&format!("[sip]\ntls = \"0.0.0.0:5061\"\n{source}"));
+        assert!(unspecified.unwrap_err().contains("sip.advertise"));
+        let no_sources = parse("[sip]\ntls = \"127.0.0.1:5061\"\n");
+        assert!(no_sources.unwrap_err().contains("[[sip.sources]]"));
+        assert!(parse(&format!("[sip]\ntls = \"127.0.0.1:5061\"\n{source}")).is_ok());
+        assert!(parse("").is_ok(), "no listener, nothing to check");
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let e = Config::load(None, env(&[("CALLVAULT_SERVER__LISTN", "x")])).unwrap_err();
         assert!(e.to_string().contains("listn"), "{e}");
