@@ -718,7 +718,8 @@ mod tests {
             c.data_dir = "/tmp/callvault-test-data".into();
             c.validate_sip().map_err(|e| e.to_string())
         };
-        let source = "[[sip.sources]]\nname = \"sbc\"\ntenant = \"t1\"\naddresses = [\"192.0.2.1\"]\n";
+        let source =
+            "[[sip.sources]]\nname = \"sbc\"\ntenant = \"t1\"\naddresses = [\"192.0.2.1\"]\n";
         let srtp_without_tls = parse(&format!("[sip]\nudp = \"127.0.0.1:5060\"\n{source}"));
         assert!(srtp_without_tls.unwrap_err().contains("set `sip.tls`"));
         let unspecified = parse(&format!("[sip]\ntls = \"0.0.0.0:5061\"\n{source}"));
