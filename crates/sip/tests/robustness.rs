@@ -88,6 +88,7 @@ fn exercise(target: &str, check: fn(&[u8])) {
             check(&m);
         }
     }
+    assert!(seeds > 0, "no corpus in {dir}");
 }
 
 #[test]

@@ -24,8 +24,14 @@ use tokio::time::Instant;
 const PER_MS: i64 = 8;
 /// One live chunk: 200 ms.
 const FRAME: i64 = 200 * PER_MS;
-/// How late a packet may arrive and still be placed (reordering, jitter).
-const JITTER: i64 = 400 * PER_MS;
+/// A frame is stored once it is this old by the wall clock (so a stream starting a little after
+/// the other still gets its first packets in) and every sending stream has written `MARGIN`
+/// past its end (so a packet or two reordered across the boundary still lands)…
+const MIN_WAIT: i64 = 300 * PER_MS;
+const MARGIN: i64 = 40 * PER_MS;
+/// …or, for a stream that stalls or stopped, once the frame is this old by the wall clock:
+/// how late a packet may arrive and still be placed.
+const MAX_WAIT: i64 = 2_000 * PER_MS;
 /// A packet further than this from where its stream is expected re-anchors the stream (an
 /// SRC that restarted its timestamps); otherwise one bad timestamp could stretch the call.
 const MAX_JUMP: i64 = 10_000 * PER_MS;
@@ -382,7 +388,10 @@ impl Mixer {
         let frame_end = self.base + FRAME;
         let len = if all {
             (end - self.base).clamp(0, FRAME)
-        } else if self.start.is_some() && frame_end + JITTER <= now {
+        } else if self.start.is_some()
+            && (frame_end + MAX_WAIT <= now
+                || (frame_end + MIN_WAIT <= now && self.all_past(frame_end + MARGIN)))
+        {
             FRAME
         } else {
             0
@@ -406,6 +415,17 @@ impl Mixer {
         }
         self.base += len;
         Some(out)
+    }
+
+    /// Whether every stream that is sending has written up to `pos`.
+    fn all_past(&self, pos: i64) -> bool {
+        let mut sending = self
+            .tracks
+            .iter()
+            .take(2)
+            .filter(|t| t.anchor.is_some() && !t.paused)
+            .peekable();
+        sending.peek().is_some() && sending.all(|t| t.end >= pos)
     }
 
     fn lost(&self) -> u64 {
