@@ -236,7 +236,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Serve => {
             let b = callvault_server::init(&cfg).await?;
             print_first_admin(&b);
-            callvault_server::serve(b, |addr, tls| {
+            callvault_server::serve(b, |addr, tls, sip| {
+                for (scheme, bound) in [("udp", sip.udp), ("tcp", sip.tcp), ("tls", sip.tls)] {
+                    if let Some(bound) = bound {
+                        println!("callvault sip listening on {scheme}://{bound}");
+                    }
+                }
                 println!(
                     "callvault listening on {}://{addr}",
                     if tls { "https" } else { "http" }

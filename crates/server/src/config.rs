@@ -32,6 +32,7 @@ pub struct Config {
     pub posture: PostureConfig,
     pub retention: RetentionConfig,
     pub live: LiveConfig,
+    pub sip: SipConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +83,77 @@ impl LiveConfig {
             idle_timeout_secs: self.idle_timeout_secs,
         }
     }
+}
+
+/// The SIPREC recording server (docs/siprec.md). Off unless at least one listener is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// SIP over UDP, e.g. `0.0.0.0:5060`.
+    pub udp: Option<SocketAddr>,
+    /// SIP over TCP, e.g. `0.0.0.0:5060`.
+    pub tcp: Option<SocketAddr>,
+    /// SIP over TLS, e.g. `0.0.0.0:5061`, with the server's certificate (`[tls]`). The only
+    /// transport on which SRTP keys are accepted.
+    pub tls: Option<SocketAddr>,
+    /// The address put in SDP answers and Contact. Default: the listener's address, which must
+    /// then not be unspecified (`0.0.0.0`).
+    pub advertise: Option<std::net::IpAddr>,
+    /// First and last UDP port for RTP. Each stream takes two (RTP, and RTCP which is ignored);
+    /// a call's label 2 is answered on label 1's port + 2.
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// A call with no RTP for this long is finalised as incomplete (the SRC vanished).
+    pub rtp_timeout_secs: u64,
+    /// SIP requests per second one source address may send before being dropped.
+    pub max_requests_per_sec: u32,
+    /// The recording clients (SBCs, PBXs) allowed to record, each into one tenant. Anyone
+    /// else is refused with 403 and audited.
+    pub sources: Vec<SipSource>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            udp: None,
+            tcp: None,
+            tls: None,
+            advertise: None,
+            rtp_port_min: 20_000,
+            rtp_port_max: 29_999,
+            rtp_timeout_secs: 30,
+            max_requests_per_sec: 50,
+            sources: Vec::new(),
+        }
+    }
+}
+
+impl SipConfig {
+    pub fn enabled(&self) -> bool {
+        self.udp.is_some() || self.tcp.is_some() || self.tls.is_some()
+    }
+}
+
+/// One session recording client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipSource {
+    /// A name for logs and the audit record, e.g. `sbc-stockholm-1`.
+    pub name: String,
+    /// The tenant its calls are recorded for.
+    pub tenant: String,
+    /// Addresses it sends SIP and RTP from.
+    pub addresses: Vec<std::net::IpAddr>,
+    /// Accept unencrypted RTP (and SIP over UDP/TCP) from this source: for a trunk on a
+    /// trusted network only. Otherwise the source must use SIP over TLS and SRTP.
+    #[serde(default)]
+    pub insecure_plain_rtp: bool,
+    /// The SDP `a=label` of the caller's stream (recorded left). Default: the first stream.
+    #[serde(default)]
+    pub caller_label: Option<String>,
+    /// The queue (line) its calls belong to: selects the recording policy and retention.
+    #[serde(default)]
+    pub queue: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +315,7 @@ impl Default for Config {
             posture: PostureConfig::default(),
             retention: RetentionConfig::default(),
             live: LiveConfig::default(),
+            sip: SipConfig::default(),
         }
     }
 }
@@ -514,11 +587,54 @@ impl Config {
                 "`live.idle_timeout_secs` must be 1 to 86400, `live.window_chunks` 1 to 100000 and `live.max_call_secs` 60 to 86400".into(),
             ));
         }
+        self.validate_sip()?;
         if !(30..=3600).contains(&self.grants.ttl_secs) {
             return Err(refuse(
                 "config_invalid",
                 "`grants.ttl_secs` must be between 30 and 3600".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_sip(&self) -> Result<(), ConfigError> {
+        let sip = &self.sip;
+        if !sip.enabled() {
+            return Ok(());
+        }
+        let invalid = |m: String| Err(refuse("config_invalid", m));
+        if sip.rtp_port_min < 1024 || sip.rtp_port_max < sip.rtp_port_min.saturating_add(3) {
+            return invalid(format!(
+                "`sip.rtp_port_min` = {} and `sip.rtp_port_max` = {} must span at least 4 ports above 1023, e.g. 20000 and 29999",
+                sip.rtp_port_min, sip.rtp_port_max
+            ));
+        }
+        if !(1..=3600).contains(&sip.rtp_timeout_secs) || sip.max_requests_per_sec == 0 {
+            return invalid("`sip.rtp_timeout_secs` must be 1 to 3600 and `sip.max_requests_per_sec` at least 1".into());
+        }
+        let listen_ip = sip.udp.or(sip.tcp).or(sip.tls).map(|a| a.ip());
+        if sip.advertise.is_none() && listen_ip.is_some_and(|ip| ip.is_unspecified()) {
+            return invalid("SIP listens on an unspecified address: set `sip.advertise` to the address SRCs should send RTP to".into());
+        }
+        if sip.sources.is_empty() {
+            return invalid("`[sip]` has listeners but no `[[sip.sources]]`: every call would be refused. Add the SBCs that may record".into());
+        }
+        for src in &sip.sources {
+            callvault_core::TenantId::parse(&src.tenant).map_err(|e| {
+                refuse(
+                    "config_invalid",
+                    format!("`sip.sources` `{}`: tenant: {e}", src.name),
+                )
+            })?;
+            if src.addresses.is_empty() {
+                return invalid(format!("`sip.sources` `{}` lists no `addresses`", src.name));
+            }
+            if !src.insecure_plain_rtp && sip.tls.is_none() {
+                return invalid(format!(
+                    "`sip.sources` `{}` must use SRTP, which needs SIP over TLS: set `sip.tls`, or `insecure_plain_rtp = true` for a trunk on a trusted network",
+                    src.name
+                ));
+            }
         }
         Ok(())
     }
@@ -616,6 +732,25 @@ mod tests {
         .unwrap();
         assert_eq!(c.server.listen.port(), 0);
         assert_eq!(c.grants.ttl_secs, 60);
+    }
+
+    #[test]
+    fn unsafe_sip_settings_are_refused_with_the_fix() {
+        let parse = |toml_text: &str| {
+            let mut c: Config = toml::from_str(toml_text).unwrap();
+            c.data_dir = "/tmp/callvault-test-data".into();
+            c.validate_sip().map_err(|e| e.to_string())
+        };
+        let source =
+            "[[sip.sources]]\nname = \"sbc\"\ntenant = \"t1\"\naddresses = [\"192.0.2.1\"]\n";
+        let srtp_without_tls = parse(&format!("[sip]\nudp = \"127.0.0.1:5060\"\n{source}"));
+        assert!(srtp_without_tls.unwrap_err().contains("set `sip.tls`"));
+        let unspecified = parse(&format!("[sip]\ntls = \"0.0.0.0:5061\"\n{source}"));
+        assert!(unspecified.unwrap_err().contains("sip.advertise"));
+        let no_sources = parse("[sip]\ntls = \"127.0.0.1:5061\"\n");
+        assert!(no_sources.unwrap_err().contains("[[sip.sources]]"));
+        assert!(parse(&format!("[sip]\ntls = \"127.0.0.1:5061\"\n{source}")).is_ok());
+        assert!(parse("").is_ok(), "no listener, nothing to check");
     }
 
     #[test]

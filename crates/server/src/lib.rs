@@ -18,6 +18,7 @@ pub mod posture;
 pub mod principal;
 pub mod provisioning;
 pub mod routes;
+pub mod sip;
 pub mod state;
 mod svg;
 pub mod tls;

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub live_chunks: AtomicU64,
     /// Live calls assembled into recordings by this node.
     pub live_stored: AtomicU64,
+    /// RTP counters of the SIPREC recorder, shared with its media tasks.
+    pub sip_media: std::sync::Arc<crate::sip::MediaCounters>,
 }
 
 /// Shared with `LiveCalls`, which counts for every protocol that uses it.
@@ -101,6 +103,31 @@ impl Metrics {
                 "callvault_live_calls_stored_total",
                 "live calls assembled into recordings",
                 &self.live_stored,
+            ),
+            (
+                "callvault_sip_rtp_packets_total",
+                "RTP packets accepted by the SIPREC recorder",
+                &self.sip_media.packets,
+            ),
+            (
+                "callvault_sip_srtp_auth_failures_total",
+                "SRTP packets dropped because their authentication tag was wrong",
+                &self.sip_media.srtp_auth_failures,
+            ),
+            (
+                "callvault_sip_rtp_foreign_packets_total",
+                "RTP packets dropped because they came from an address outside the call",
+                &self.sip_media.foreign_packets,
+            ),
+            (
+                "callvault_sip_rtp_late_packets_total",
+                "RTP packets that arrived after their frame was stored",
+                &self.sip_media.late_packets,
+            ),
+            (
+                "callvault_sip_rtp_lost_packets_total",
+                "RTP packets never received (by sequence number), stored as silence",
+                &self.sip_media.lost_packets,
             ),
         ] {
             let _ = writeln!(

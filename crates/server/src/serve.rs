@@ -58,7 +58,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
 struct Tls;
 
 /// Binds, reports the bound address through `ready`, and serves until the process ends.
-pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Result<(), BootError> {
+pub async fn serve(
+    b: Bootstrapped,
+    ready: impl FnOnce(SocketAddr, bool, &crate::sip::Listening),
+) -> Result<(), BootError> {
     let st = b.state.clone();
     let cfg = st.cfg.clone();
     // A critical posture finding refuses to start, with the fix.
@@ -95,9 +98,12 @@ pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Res
     let addr = listener
         .local_addr()
         .map_err(|e| BootError::Other(e.to_string()))?;
+    let sip = crate::sip::start(st.clone())
+        .await
+        .map_err(BootError::Other)?;
     start_background(&b);
-    tracing::info!(%addr, tls = tls.is_some(), ingest_only, "callvault serving");
-    ready(addr, tls.is_some());
+    tracing::info!(%addr, tls = tls.is_some(), ingest_only, ?sip, "callvault serving");
+    ready(addr, tls.is_some(), &sip);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,

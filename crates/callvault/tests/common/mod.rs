@@ -69,6 +69,10 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub base: String,
     pub admin_password: Option<String>,
+    /// `host:port` of the SIP listeners, when `[sip]` configures them.
+    pub sip_udp: Option<String>,
+    pub sip_tcp: Option<String>,
+    pub sip_tls: Option<String>,
     child: Child,
     pub extra_env: Vec<(String, String)>,
 }
@@ -144,6 +148,7 @@ impl Server {
         let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut admin_password = None;
+        let (mut sip_udp, mut sip_tcp, mut sip_tls) = (None, None, None);
         let base = loop {
             let Some(line) = lines.next() else {
                 let log =
@@ -156,6 +161,15 @@ impl Server {
             {
                 admin_password = Some(rest.trim_end_matches('`').to_owned());
             }
+            if let Some(a) = line.strip_prefix("callvault sip listening on udp://") {
+                sip_udp = Some(a.trim().to_owned());
+            }
+            if let Some(a) = line.strip_prefix("callvault sip listening on tcp://") {
+                sip_tcp = Some(a.trim().to_owned());
+            }
+            if let Some(a) = line.strip_prefix("callvault sip listening on tls://") {
+                sip_tls = Some(a.trim().to_owned());
+            }
             if let Some(url) = line.strip_prefix("callvault listening on ") {
                 break url.trim().to_owned();
             }
@@ -167,6 +181,9 @@ impl Server {
             dir,
             base,
             admin_password,
+            sip_udp,
+            sip_tcp,
+            sip_tls,
             child,
             extra_env: extra
                 .iter()

@@ -1,0 +1,707 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! SIPREC end to end, black-box: SIPp (`sip-tester`) plays a recording client against the
+//! real server over UDP and TCP, sending multipart SDP + metadata and then two RTP streams of
+//! real speech (espeak-ng → sox → 8 kHz µ-law → a pcap built here); the stored recording must
+//! decode to exactly the sent samples, caller left, and be found by the caller's number.
+//! Also: pause/resume by re-INVITE with the Oracle/Acme metadata dialect, and — with a small
+//! SIP client of our own — malformed INVITEs, unknown sources, unsupported extensions and
+//! RTP port exhaustion.
+//!
+//! SIPp has neither TLS nor SRTP, so a small client here covers SIP over TLS with SRTP media,
+//! including a forged packet that must never reach the recording.
+
+mod common;
+
+use common::live::played;
+use common::*;
+use serde_json::{Value, json};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const TENANT: &str = "hotline";
+
+/// µ-law samples of `text` spoken by espeak-ng, resampled by sox.
+fn speech(dir: &Path, name: &str, text: &str) -> Vec<u8> {
+    let wav = dir.join(format!("{name}.wav"));
+    let ul = dir.join(format!("{name}.ul"));
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "en", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng (apt-get install espeak-ng)");
+    assert!(ok.success());
+    sox(&[wav.to_str().unwrap()], &ul);
+    std::fs::read(ul).unwrap()
+}
+
+/// µ-law samples of a sine tone: never silent, so a pause shows as silence.
+fn tone(dir: &Path, name: &str, hz: u32, secs: u32) -> Vec<u8> {
+    let ul = dir.join(format!("{name}.ul"));
+    let ok = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
+        .arg(&ul)
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &hz.to_string(),
+            "vol",
+            "0.5",
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::read(ul).unwrap()
+}
+
+fn sox(input: &[&str], out: &Path) {
+    let ok = Command::new("sox")
+        .args(input)
+        .args(["-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
+        .arg(out)
+        .status()
+        .expect("sox (apt-get install sox)");
+    assert!(ok.success());
+}
+
+/// A pcap (Ethernet/IPv4/UDP) of RTP streams, 20 ms packets of PCMU, interleaved in time.
+/// Stream i goes to port 6000 + 2i: SIPp's `play_pcap_audio` sends it to the answered port of
+/// the first stream plus that offset — which is why the recorder answers label 2 on port + 2.
+fn pcap(streams: &[&[u8]]) -> Vec<u8> {
+    let mut out = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+    let packets = streams
+        .iter()
+        .map(|s| s.len().div_ceil(160))
+        .max()
+        .unwrap_or(0);
+    for n in 0..packets {
+        for (i, audio) in streams.iter().enumerate() {
+            let Some(payload) = audio.chunks(160).nth(n) else {
+                continue;
+            };
+            let mut rtp = vec![0x80, 0];
+            rtp.extend_from_slice(&(n as u16).to_be_bytes());
+            rtp.extend_from_slice(&((n * 160) as u32).to_be_bytes());
+            rtp.extend_from_slice(&(0x5151_0000 + i as u32).to_be_bytes());
+            rtp.extend_from_slice(payload);
+            let udp_len = 8 + rtp.len();
+            let mut ip = vec![0x45, 0];
+            ip.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+            ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+            let sum = ip
+                .chunks(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .sum::<u32>();
+            let sum = !((sum & 0xFFFF) + (sum >> 16)) as u16;
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
+            let mut frame = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00];
+            frame.extend_from_slice(&ip);
+            frame.extend_from_slice(&(5000 + 2 * i as u16).to_be_bytes());
+            frame.extend_from_slice(&(6000 + 2 * i as u16).to_be_bytes());
+            frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            frame.extend_from_slice(&[0, 0]);
+            frame.extend_from_slice(&rtp);
+            let usec = n as u64 * 20_000;
+            out.extend_from_slice(&((usec / 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        }
+    }
+    out
+}
+
+/// An even port with `span` free ports after it, for the RTP range.
+fn rtp_range(span: u16) -> (u16, u16) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let mut seed = nanos ^ std::process::id();
+    loop {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let base = 40_000 + ((seed >> 8) % 10_000) as u16 * 2;
+        let free = (base..base + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return (base, base + span - 1);
+        }
+    }
+}
+
+/// Starts the server with `[sip]` on loopback UDP, TCP and TLS, `127.0.0.1` as the only
+/// source; `plain_rtp` allows it unencrypted RTP, otherwise it must use SRTP over SIP/TLS.
+fn recorder_server(rtp_ports: u16, plain_rtp: bool) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let (min, max) = rtp_range(rtp_ports);
+    let config = dir.path().join("callvault.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[sip]
+udp = "127.0.0.1:0"
+tcp = "127.0.0.1:0"
+tls = "127.0.0.1:0"
+rtp_port_min = {min}
+rtp_port_max = {max}
+rtp_timeout_secs = 5
+
+[[sip.sources]]
+name = "sbc-test"
+tenant = "{TENANT}"
+addresses = ["127.0.0.1"]
+insecure_plain_rtp = {plain_rtp}
+"#
+        ),
+    )
+    .unwrap();
+    Server::start_in(dir, &[("CALLVAULT_CONFIG", config.to_str().unwrap())])
+}
+
+/// A tenant and a listener who may play its calls.
+async fn setup(s: &Server) -> (User, User) {
+    let admin = s.admin().await;
+    s.tenant(&admin, TENANT).await;
+    let nurse = s.user(&admin, "nurse", "listener", Some(TENANT)).await;
+    (admin, nurse)
+}
+
+/// Runs one SIPp call of `scenario` from `dir` (which holds the pcap) against `target`.
+fn sipp(dir: &Path, scenario: &str, transport: &str, target: &str, pause_ms: usize) {
+    let xml = format!("{}/tests/sipp/{scenario}", env!("CARGO_MANIFEST_DIR"));
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let media = rtp_range(4).0;
+    let out = Command::new("sipp")
+        .current_dir(dir)
+        .args(["-sf", &xml, "-t", transport, "-m", "1", "-l", "1"])
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+        .args([
+            "-d",
+            &pause_ms.to_string(),
+            "-timeout",
+            "60s",
+            "-timeout_error",
+        ])
+        .args(["-trace_err", "-error_file", "sipp-errors.log", "-nostdin"])
+        .arg(target)
+        .output()
+        .expect("sipp (apt-get install sip-tester)");
+    let errors = std::fs::read_to_string(dir.join("sipp-errors.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "sipp {scenario} over {transport} failed: {}\n{errors}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Polls the search by caller number until the assembled recording appears.
+async fn recording_of(s: &Server, listener: &User, caller: &str) -> Value {
+    for _ in 0..400 {
+        let page = ok_json(
+            listener
+                .client
+                .post(s.url("/api/v1/recordings/search"))
+                .json(&json!({ "caller_number": caller }))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        if let Some(item) = page["items"].as_array().and_then(|a| a.first()) {
+            return item.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no recording for {caller} appeared");
+}
+
+fn channels(interleaved: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let left = interleaved.iter().step_by(2).copied().collect();
+    let right = interleaved.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
+}
+
+/// The µ-law bytes `sent`, then silence to `len`.
+fn padded(sent: &[u8], len: usize) -> Vec<u8> {
+    let mut v = sent.to_vec();
+    v.resize(len, 0xFF);
+    v
+}
+
+async fn audit(s: &Server, admin: &User, action: &str) -> Vec<Value> {
+    let auditor = s.token(admin, "auditor", None).await;
+    let v = s
+        .bearer_json(&auditor, &format!("/api/v1/audit?action={action}"))
+        .await;
+    v.as_array()
+        .or(v["items"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_siprec_call_over_udp_is_stored_sample_exact_caller_left_and_searchable() {
+    let s = recorder_server(200, true);
+    let (_, nurse) = setup(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let caller = speech(
+        work.path(),
+        "caller",
+        "Hello, my daughter has had a fever since yesterday.",
+    );
+    let agent = speech(
+        work.path(),
+        "agent",
+        "Child health line, this is the nurse speaking.",
+    );
+    std::fs::write(work.path().join("speech.pcap"), pcap(&[&caller, &agent])).unwrap();
+    let ms = caller.len().max(agent.len()) / 8 + 1000;
+    sipp(
+        work.path(),
+        "siprec_rfc.xml",
+        "u1",
+        s.sip_udp.as_deref().unwrap(),
+        ms,
+    );
+
+    let found = recording_of(&s, &nurse, "+46701234567").await;
+    assert_eq!(
+        found["agent_id"], "nurse-17",
+        "the metadata's agent is searchable"
+    );
+    assert_eq!(
+        found["external_call_id"],
+        "ab30317f1a784dc48ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2"
+    );
+    assert_eq!(found["channels"], 2);
+    let (audio, _) = played(&s, &nurse, found["id"].as_str().unwrap()).await;
+    let (left, right) = channels(&audio);
+    assert_eq!(left.len(), right.len());
+    assert!(left.len() >= caller.len().max(agent.len()));
+    assert!(
+        left == padded(&caller, left.len()),
+        "caller on the left, sample-exact"
+    );
+    assert!(
+        right == padded(&agent, right.len()),
+        "agent on the right, sample-exact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_dialect_over_tcp_pauses_and_resumes_by_reinvite() {
+    let s = recorder_server(200, true);
+    let (admin, nurse) = setup(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let left = tone(work.path(), "left", 440, 6);
+    let right = tone(work.path(), "right", 660, 6);
+    std::fs::write(work.path().join("tones.pcap"), pcap(&[&left, &right])).unwrap();
+    sipp(
+        work.path(),
+        "siprec_acme_pause.xml",
+        "t1",
+        s.sip_tcp.as_deref().unwrap(),
+        0,
+    );
+
+    let found = recording_of(&s, &nurse, "+46812345678").await;
+    assert_eq!(found["agent_id"], "agent-4711");
+    let (audio, _) = played(&s, &nurse, found["id"].as_str().unwrap()).await;
+    let (l, r) = channels(&audio);
+    // About 1.5 s of the tone, then ~1.5 s of silence while paused, then the tone again.
+    // (A sine crosses zero, so single 0xFF bytes occur; the pause is the longest run.)
+    let longest_silence = |c: &[u8]| {
+        let (mut best, mut start) = ((0, 0), 0);
+        for (i, b) in c.iter().enumerate() {
+            if *b != 0xFF {
+                start = i + 1;
+            } else if i + 1 - start > best.1 {
+                best = (start, i + 1 - start);
+            }
+        }
+        best
+    };
+    for (name, c, sent) in [("left", &l, &left), ("right", &r, &right)] {
+        let (at, run) = longest_silence(c);
+        assert!(
+            (8 * 1000..8 * 2200).contains(&run),
+            "{name}: a pause of ~1.5 s, got {run} samples"
+        );
+        assert!(
+            at > 8 * 1000,
+            "{name}: the tone was recorded before the pause"
+        );
+        assert!(
+            c[..at] == sent[..at],
+            "{name}: sample-exact before the pause"
+        );
+        assert!(
+            c[at + run..].iter().any(|b| *b != 0xFF),
+            "{name}: recording resumed"
+        );
+    }
+    let finished = audit(&s, &admin, "siprec.media").await;
+    let details: Value = serde_json::from_str(finished[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["ended_by"], "bye");
+    assert_eq!(
+        details["paused_by_src_ms"].as_array().map(Vec::len),
+        Some(1),
+        "{details}"
+    );
+    assert_eq!(finished[0]["actor"], "sip:sbc-test");
+}
+
+/// A minimal SIP UDP client for the refusals SIPp cannot express.
+struct Client {
+    socket: UdpSocket,
+    target: String,
+}
+
+impl Client {
+    fn from(local: &str, target: &str) -> Self {
+        let socket = UdpSocket::bind((local, 0)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Self {
+            socket,
+            target: target.to_owned(),
+        }
+    }
+
+    /// Sends `msg` and returns the status line of the final answer.
+    fn ask(&self, msg: &str) -> String {
+        self.socket.send_to(msg.as_bytes(), &self.target).unwrap();
+        let mut buf = [0u8; 65_535];
+        loop {
+            let n = self.socket.recv(&mut buf).expect("an answer");
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("SIP/2.0 100") {
+                return text;
+            }
+        }
+    }
+}
+
+fn invite(call_id: &str, extra: &str, body: &str) -> String {
+    format!(
+        "INVITE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{call_id}\r\nFrom: <sip:src@127.0.0.1>;tag=t{call_id}\r\nTo: <sip:recorder@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:src@127.0.0.1:5999>;+sip.src\r\nMax-Forwards: 70\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\nm=audio 7002 RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_port_exhaustion_and_rtp_timeout() {
+    // Room for exactly one two-stream call.
+    let s = recorder_server(4, true);
+    let (admin, _) = setup(&s).await;
+    let target = s.sip_udp.clone().unwrap();
+    let src = Client::from("127.0.0.1", &target);
+
+    let broken = invite("bad1", "", SDP).replace("CSeq: 1 INVITE", "CSeq: one INVITE");
+    let answer = src.ask(&broken);
+    assert!(answer.starts_with("SIP/2.0 400 "), "{answer}");
+    assert!(
+        answer.contains("Warning: 399 callvault \"malformed header: CSeq number\""),
+        "{answer}"
+    );
+    let bad_sdp = invite("bad2", "Require: siprec\r\n", "v=0\r\nm=audio x\r\n");
+    assert!(src.ask(&bad_sdp).starts_with("SIP/2.0 400 "));
+    let bad_xml = invite("bad3", "Require: siprec\r\n", SDP).replace(
+        "Content-Type: application/sdp\r\nContent-Length: ",
+        "Content-Type: multipart/mixed;boundary=b\r\nContent-Length: ",
+    );
+    assert!(
+        src.ask(&bad_xml).starts_with("SIP/2.0 400 "),
+        "a multipart type over a plain body"
+    );
+    let options = "OPTIONS sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKopt\r\nFrom: <sip:src@127.0.0.1>;tag=o\r\nTo: <sip:recorder@127.0.0.1>\r\nCall-ID: opt\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    assert!(
+        src.ask(options).starts_with("SIP/2.0 200 "),
+        "the server is unharmed"
+    );
+    let register = options
+        .replace("OPTIONS sip", "REGISTER sip")
+        .replace("1 OPTIONS", "1 REGISTER");
+    assert!(src.ask(&register).starts_with("SIP/2.0 405 "));
+    let answer = src.ask(&invite("ext", "Require: siprec, 100rel\r\n", SDP));
+    assert!(
+        answer.starts_with("SIP/2.0 420 ") && answer.contains("Unsupported: 100rel"),
+        "{answer}"
+    );
+
+    let stranger = Client::from("127.0.0.2", &target);
+    let answer = stranger.ask(&invite("who", "Require: siprec\r\n", SDP));
+    assert!(answer.starts_with("SIP/2.0 403 "), "{answer}");
+    let refused = audit(&s, &admin, "siprec.refused").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["actor"], "sip:127.0.0.2");
+    assert_eq!(refused[0]["result"], "denied");
+
+    // The recording policy decides for SIPREC as for every ingest path.
+    let off =
+        serde_json::json!({ "record": false, "parties": "both", "retention_class": "standard" });
+    s.policy(&admin, TENANT, off).await;
+    let answer = src.ask(&invite("nopolicy", "Require: siprec\r\n", SDP));
+    assert!(
+        answer.starts_with("SIP/2.0 403 ") && answer.contains("not to record"),
+        "{answer}"
+    );
+    let policy_refusals = audit(&s, &admin, "ingest.refused").await;
+    assert_eq!(policy_refusals.len(), 1);
+    assert_eq!(policy_refusals[0]["actor"], "sip:sbc-test");
+    let on =
+        serde_json::json!({ "record": true, "parties": "both", "retention_class": "standard" });
+    s.policy(&admin, TENANT, on).await;
+
+    let first = src.ask(&invite("call1", "Require: siprec\r\n", SDP));
+    assert!(first.starts_with("SIP/2.0 200 "), "{first}");
+    let ports: Vec<u16> = first
+        .lines()
+        .filter_map(|l| l.strip_prefix("m=audio "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 2);
+    assert_eq!(ports[1], ports[0] + 2, "label 2 on label 1's port + 2");
+    assert_eq!(first.matches("a=recvonly").count(), 2);
+    let second = src.ask(&invite("call2", "Require: siprec\r\n", SDP));
+    assert!(second.starts_with("SIP/2.0 503 "), "{second}");
+    // A retransmitted INVITE gets the same answer, not a second call.
+    assert_eq!(src.ask(&invite("call1", "Require: siprec\r\n", SDP)), first);
+
+    // The SRC sends a little audio and vanishes without BYE: after `rtp_timeout_secs` the call
+    // is finalised, audited as such, and its ports serve the next call.
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..5u16 {
+        let mut p = vec![0x80, 0, 0, n as u8, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[4..8].copy_from_slice(&(u32::from(n) * 160).to_be_bytes());
+        p.extend_from_slice(&[0x55; 160]);
+        rtp.send_to(&p, ("127.0.0.1", ports[0])).unwrap();
+    }
+    let mut ended = Vec::new();
+    for _ in 0..400 {
+        ended = audit(&s, &admin, "siprec.media").await;
+        if !ended.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let details: Value = serde_json::from_str(ended[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["ended_by"], "rtp_timeout");
+    // The ports come back once the receivers are gone; poll with fresh INVITEs.
+    let mut third = String::new();
+    for n in 0..100 {
+        third = src.ask(&invite(&format!("call3-{n}"), "Require: siprec\r\n", SDP));
+        if !third.starts_with("SIP/2.0 503 ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        third.starts_with("SIP/2.0 200 "),
+        "ports returned after the timeout: {third}"
+    );
+}
+
+/// A SIP client over TLS that trusts the server's certificate.
+async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let _ = s.client(); // installs the process's rustls provider
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap(),
+        )
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(s.sip_tls.as_deref().unwrap())
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends one request over a stream and reads the final answer.
+async fn ask_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    msg: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(msg.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if body.len() >= len {
+                if head.starts_with("SIP/2.0 100") {
+                    buf.drain(..head.len() + 4 + len);
+                    continue;
+                }
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it() {
+    use base64::Engine as _;
+    use callvault_sip::srtp;
+    let s = recorder_server(200, false);
+    let (admin, nurse) = setup(&s).await;
+    let keys: Vec<[u8; srtp::MASTER_LEN]> = (1..=2u8)
+        .map(|k| std::array::from_fn(|i| k.wrapping_mul(31).wrapping_add(i as u8)))
+        .collect();
+    let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio 7000 RTP/SAVP 0\r\na=label:1\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendonly\r\n\
+         m=audio 7002 RTP/SAVP 0\r\na=label:2\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendonly\r\n",
+        b64(&keys[0]),
+        b64(&keys[1])
+    );
+    let meta = r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="tls-1"/><participant participant_id="a"><nameID aor="tel:+46709876543"/></participant><stream stream_id="s1" session_id="tls-1"><label>1</label></stream><participantstreamassoc participant_id="a"><send>s1</send></participantstreamassoc></recording>"#;
+    let body = format!(
+        "--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n{meta}\r\n--b--\r\n"
+    );
+    let invite = invite("tls1", "Require: siprec\r\n", &body)
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+        .replacen(
+            "Content-Type: application/sdp",
+            "Content-Type: multipart/mixed;boundary=b",
+            1,
+        );
+    let mut sip = tls_client(&s).await;
+    let ok = ask_stream(&mut sip, &invite).await;
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    assert_eq!(
+        ok.matches("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")
+            .count(),
+        2,
+        "{ok}"
+    );
+    assert_eq!(ok.matches("RTP/SAVP").count(), 2);
+    let ports: Vec<u16> = ok
+        .lines()
+        .filter_map(|l| l.strip_prefix("m=audio "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+
+    // The same offer over UDP is refused: SDES keys only travel over TLS.
+    let udp = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let refused = udp.ask(
+        &invite
+            .replace("SIP/2.0/TLS", "SIP/2.0/UDP")
+            .replace("tls1", "udp1"),
+    );
+    assert!(refused.starts_with("SIP/2.0 488 "), "{refused}");
+
+    let audio: Vec<Vec<u8>> = (0..2u8)
+        .map(|k| {
+            (0..8000u32)
+                .map(|i| (i * 7 + u32::from(k) * 91) as u8 | 0x01)
+                .collect()
+        })
+        .collect();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (k, stream) in audio.iter().enumerate() {
+        let mut ctx = srtp::Context::new(&keys[k]);
+        for (n, payload) in stream.chunks(160).enumerate() {
+            let mut p = vec![0x80, 0];
+            p.extend_from_slice(&(n as u16 + 100).to_be_bytes());
+            p.extend_from_slice(&((n * 160) as u32).to_be_bytes());
+            p.extend_from_slice(&(0xABCD_0000 + k as u32).to_be_bytes());
+            p.extend_from_slice(payload);
+            let protected = ctx.protect(&p).unwrap();
+            if n == 10 {
+                // A forgery first: the same header, other bytes, a tag that cannot verify.
+                let mut forged = protected.clone();
+                forged[12..172].fill(0);
+                rtp.send_to(&forged, ("127.0.0.1", ports[k])).unwrap();
+            }
+            rtp.send_to(&protected, ("127.0.0.1", ports[k])).unwrap();
+        }
+    }
+    // Let the packets land before hanging up (no sleep-to-synchronise: BYE flushes whatever
+    // arrived, and the assertions below would show any packet missing).
+    let monitor = s.token(&admin, "auditor", None).await;
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    let mut text = String::new();
+    for _ in 0..400 {
+        text = s
+            .client()
+            .get(s.url("/metrics"))
+            .bearer_auth(&monitor)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&text, "callvault_sip_rtp_packets_total") == Some(100) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        metric(&text, "callvault_sip_rtp_packets_total"),
+        Some(100),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "callvault_sip_srtp_auth_failures_total"),
+        Some(2)
+    );
+    let to_tag = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
+    let bye = format!(
+        "BYE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKbye\r\nFrom: <sip:src@127.0.0.1>;tag=ttls1\r\nTo: {to_tag}\r\nCall-ID: tls1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert!(ask_stream(&mut sip, &bye).await.starts_with("SIP/2.0 200 "));
+
+    let found = recording_of(&s, &nurse, "+46709876543").await;
+    let (stored, _) = played(&s, &nurse, found["id"].as_str().unwrap()).await;
+    let (left, right) = channels(&stored);
+    assert!(
+        left == padded(&audio[0], left.len()),
+        "caller stream decrypted sample-exact"
+    );
+    assert!(
+        right == padded(&audio[1], right.len()),
+        "agent stream decrypted sample-exact"
+    );
+}

@@ -1,0 +1,708 @@
+//! Requests to answers: admission of sources, INVITE → live call + RTP ports + SDP answer,
+//! re-INVITE/UPDATE (pause, resume, metadata), BYE, CANCEL, OPTIONS, and 4xx for the rest.
+//! Server transactions are kept only as far as UDP needs them: a retransmitted request gets
+//! the answer already sent (or `100 Trying` while the first copy is still being handled).
+
+use super::media::{self, CallSpec, Codec16, Control, MediaCounters, MediaHandle, StreamSpec};
+use super::policy::{Refusal, admit_siprec_call};
+use super::ports::{Lease, Ports};
+use super::ratelimit::RateLimit;
+use crate::audit_log::Event;
+use crate::config::SipSource;
+use crate::live::{CallFormat, OpenCall};
+use crate::state::AppState;
+use callvault_core::{Direction as CallDirection, E164, TenantId};
+use callvault_sip::message::{Message, Method};
+use callvault_sip::metadata::Metadata;
+use callvault_sip::sdp::{self, AnswerMedia, Direction, Session, Transport as MediaTransport};
+use callvault_sip::{multipart, srtp};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// How long a final answer is kept for retransmissions (RFC 3261 Timer J: 64·T1).
+const ANSWER_TTL: Duration = Duration::from_secs(32);
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE";
+
+/// A server transaction: top Via branch and method (RFC 3261 §17.2.3).
+type TransactionKey = (String, String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+}
+
+struct Dialog {
+    local_tag: String,
+    media: MediaHandle,
+    /// The answer's streams in offer order, with the output channel each feeds.
+    answer: Vec<(AnswerMedia, Option<usize>)>,
+    session_id: u64,
+    version: u64,
+    metadata: Option<Metadata>,
+    _lease: Lease,
+}
+
+pub struct Recorder {
+    st: AppState,
+    advertise: IpAddr,
+    ports: Ports,
+    rate: RateLimit,
+    counters: Arc<MediaCounters>,
+    dialogs: Mutex<HashMap<String, Dialog>>,
+    answered: Mutex<HashMap<TransactionKey, (Instant, Vec<u8>)>>,
+    in_progress: Mutex<HashSet<String>>,
+    me: Weak<Recorder>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A failure answered with a status, a reason phrase, and extra headers.
+struct Reject {
+    code: u16,
+    reason: &'static str,
+    headers: Vec<(&'static str, String)>,
+    warning: Option<String>,
+}
+
+fn reject(code: u16, reason: &'static str) -> Reject {
+    Reject {
+        code,
+        reason,
+        headers: Vec::new(),
+        warning: None,
+    }
+}
+
+impl Reject {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn warn(mut self, text: impl Into<String>) -> Self {
+        self.warning = Some(text.into().replace(['"', '\\'], "'"));
+        self
+    }
+}
+
+impl Recorder {
+    pub fn new(st: AppState) -> Result<Arc<Self>, String> {
+        let cfg = &st.cfg.sip;
+        let advertise = cfg
+            .advertise
+            .or(cfg.udp.or(cfg.tcp).map(|a| a.ip()))
+            .ok_or("no SIP listener configured")?;
+        let ports = Ports::new(advertise, cfg.rtp_port_min, cfg.rtp_port_max);
+        let rate = RateLimit::new(cfg.max_requests_per_sec);
+        let counters = st.metrics.sip_media.clone();
+        Ok(Arc::new_cyclic(|me| Self {
+            st,
+            advertise,
+            ports,
+            rate,
+            counters,
+            dialogs: Mutex::default(),
+            answered: Mutex::default(),
+            in_progress: Mutex::default(),
+            me: me.clone(),
+        }))
+    }
+
+    /// The answers to one received message (usually one; none for ACK, responses and drops).
+    pub async fn handle(&self, raw: &[u8], peer: SocketAddr, transport: Transport) -> Vec<Vec<u8>> {
+        if !self.rate.allow(peer.ip()) {
+            return Vec::new();
+        }
+        let msg = match Message::parse(raw) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "malformed SIP message");
+                return Message::bad_request(raw, &e).into_iter().collect();
+            }
+        };
+        let Some(method) = msg.method().cloned() else {
+            return Vec::new(); // a response: we send no requests, so it answers nothing of ours
+        };
+        if method == Method::Ack {
+            return Vec::new();
+        }
+        let key = (
+            msg.top_via_branch().unwrap_or_default().to_owned(),
+            method.as_str().to_owned(),
+        );
+        if let Some((_, answer)) = lock(&self.answered).get(&key) {
+            return vec![answer.clone()];
+        }
+        if !lock(&self.in_progress).insert(key.0.clone()) {
+            return vec![msg.response(100, "Trying", None).to_bytes()];
+        }
+        let answer = self.answer(&msg, &method, peer, transport).await;
+        lock(&self.in_progress).remove(&key.0);
+        if transport == Transport::Udp {
+            let mut answered = lock(&self.answered);
+            answered.retain(|_, (t, _)| t.elapsed() < ANSWER_TTL);
+            answered.insert(key, (Instant::now(), answer.clone()));
+        }
+        vec![answer]
+    }
+
+    async fn answer(
+        &self,
+        msg: &Message,
+        method: &Method,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Vec<u8> {
+        let result = match method {
+            Method::Options => self.options(msg, peer),
+            Method::Invite if msg.to_tag().is_none() => self.invite(msg, peer, transport).await,
+            Method::Invite | Method::Update => self.reoffer(msg),
+            Method::Bye => self.bye(msg).await,
+            Method::Cancel => self.cancel(msg),
+            Method::Ack | Method::Other(_) => {
+                Err(reject(405, "Method Not Allowed").header("Allow", ALLOW))
+            }
+        };
+        match result {
+            Ok(answer) => answer.to_bytes(),
+            Err(r) => {
+                let mut m = msg.response(r.code, r.reason, Some(&random_tag()));
+                for (name, value) in r.headers {
+                    m.push_header(name, value);
+                }
+                if let Some(w) = r.warning {
+                    m.push_header("Warning", format!("399 callvault \"{w}\""));
+                }
+                m.to_bytes()
+            }
+        }
+    }
+
+    fn source(&self, ip: IpAddr) -> Option<&SipSource> {
+        self.st
+            .cfg
+            .sip
+            .sources
+            .iter()
+            .find(|s| s.addresses.contains(&ip))
+    }
+
+    fn options(&self, msg: &Message, peer: SocketAddr) -> Result<Message, Reject> {
+        if self.source(peer.ip()).is_none() {
+            return Err(reject(403, "Forbidden"));
+        }
+        let mut ok = msg.response(200, "OK", Some(&random_tag()));
+        ok.push_header("Allow", ALLOW);
+        ok.push_header("Supported", "siprec");
+        ok.push_header("Accept", "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed");
+        Ok(ok)
+    }
+
+    async fn refuse_and_audit(
+        &self,
+        peer: SocketAddr,
+        tenant: Option<&TenantId>,
+        why: &str,
+    ) -> Reject {
+        let ev = Event {
+            actor: format!("sip:{}", peer.ip()),
+            tenant: tenant.map(ToString::to_string),
+            action: "siprec.refused",
+            result: "denied",
+            client: Some(peer.ip().to_string()),
+            details: Some(serde_json::json!({ "reason": why })),
+            ..Event::default()
+        };
+        if let Err(e) = self.st.audit.record(ev).await {
+            tracing::error!(error = %e, "audit unavailable while refusing a SIPREC call");
+            return reject(500, "Server Internal Error");
+        }
+        reject(403, "Forbidden").warn(why)
+    }
+
+    async fn invite(
+        &self,
+        msg: &Message,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Result<Message, Reject> {
+        let Some(source) = self.source(peer.ip()).cloned() else {
+            return Err(self
+                .refuse_and_audit(peer, None, "not a configured recording client")
+                .await);
+        };
+        let unsupported: Vec<&str> = msg
+            .option_tags("Require")
+            .filter(|t| !t.eq_ignore_ascii_case("siprec"))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(reject(420, "Bad Extension").header("Unsupported", unsupported.join(", ")));
+        }
+        let is_siprec = msg.has_option_tag("Require", "siprec")
+            || msg
+                .header("Contact")
+                .is_some_and(|c| c.contains("+sip.src"));
+        if !is_siprec {
+            return Err(reject(421, "Extension Required")
+                .header("Require", "siprec")
+                .warn("this is a SIPREC recorder: send Require: siprec and +sip.src in Contact"));
+        }
+        let tenant =
+            TenantId::parse(&source.tenant).map_err(|_| reject(500, "Server Internal Error"))?;
+        let (offer, metadata) = offer_of(msg)?;
+        // Recording policy: refused calls are audited by the policy decision itself.
+        if let Err(Refusal(why)) = admit_siprec_call(
+            &self.st,
+            &tenant,
+            source.queue.as_deref(),
+            &source.name,
+            peer,
+        )
+        .await
+        {
+            return Err(reject(403, "Forbidden").warn(&why));
+        }
+
+        // The streams we record, in offer order.
+        let recordable: Vec<usize> = offer
+            .media
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.kind == "audio" && m.port != 0 && m.audio_codec().is_some())
+            .map(|(i, _)| i)
+            .collect();
+        if recordable.is_empty() {
+            return Err(reject(488, "Not Acceptable Here")
+                .warn("no audio stream in PCMU or PCMA over RTP/AVP"));
+        }
+        media_policy(&source, transport, &offer, &recordable)?;
+        let caller = source
+            .caller_label
+            .as_ref()
+            .and_then(|l| {
+                recordable
+                    .iter()
+                    .copied()
+                    .find(|&i| offer.media[i].label.as_ref() == Some(l))
+            })
+            .unwrap_or(recordable[0]);
+        let agent = recordable.iter().copied().find(|&i| i != caller);
+        // Channel of each recordable stream: caller 0, agent 1, any further stream is received
+        // (so the SRC's packets have somewhere to go) but not recorded.
+        let channel_of = |i: usize| {
+            if i == caller {
+                0
+            } else if Some(i) == agent {
+                1
+            } else {
+                2 + i
+            }
+        };
+        let Some((sockets, lease)) = self.ports.allocate(recordable.len()) else {
+            return Err(reject(503, "Service Unavailable")
+                .header("Retry-After", "30")
+                .warn("no free RTP ports"));
+        };
+        let mut ports: Vec<u16> = sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok().map(|a| a.port()))
+            .collect();
+        let codecs: Vec<_> = recordable
+            .iter()
+            .filter_map(|&i| offer.media[i].audio_codec())
+            .collect();
+        let output = if codecs.windows(2).all(|w| w[0].1 == w[1].1) {
+            Codec16::G711(codecs[0].1)
+        } else {
+            Codec16::Pcm16
+        };
+
+        // Open the live call (audited) before answering.
+        let label_aor = |i: Option<usize>| -> Option<String> {
+            let label = offer.media.get(i?)?.label.as_deref()?;
+            metadata.as_ref()?.sender_of_label(label)?.aor.clone()
+        };
+        let caller_number = label_aor(Some(caller)).and_then(|a| E164::parse(user_part(&a)).ok());
+        let agent_id = label_aor(agent).map(|a| clip(user_part(&a)));
+        let external_call_id = metadata
+            .as_ref()
+            .and_then(|m| m.sip_session_ids.first().or(m.session_ids.first()).cloned())
+            .unwrap_or_else(|| msg.call_id().to_owned());
+        let caller_hash = match (&caller_number, &self.st.keys) {
+            (Some(c), Some(keys)) => Some(
+                keys.caller_key(&self.st.meta, &tenant)
+                    .await
+                    .map_err(|_| reject(500, "Server Internal Error"))?
+                    .hash(c.expose()),
+            ),
+            _ => None,
+        };
+        let format = CallFormat::new(output.live_name(), 8000, 2, 200)
+            .map_err(|_| reject(500, "Server Internal Error"))?;
+        let open = OpenCall {
+            format,
+            started_at: crate::principal::now(),
+            direction: CallDirection::Inbound,
+            caller: caller_number,
+            caller_hash,
+            agent_id,
+            queue: source.queue.clone(),
+            external_call_id: Some(clip(&external_call_id)),
+        };
+        let (key_id, recipient) = self.st.active_recipient(&tenant).await.map_err(|_| {
+            reject(500, "Server Internal Error").warn("the tenant has no recording key")
+        })?;
+        let actor_event = |action: &'static str| Event {
+            actor: format!("sip:{}", source.name),
+            tenant: Some(tenant.to_string()),
+            action,
+            result: "ok",
+            client: Some(peer.ip().to_string()),
+            ..Event::default()
+        };
+        let call = self
+            .st
+            .live
+            .open(
+                &tenant,
+                key_id,
+                recipient,
+                open,
+                actor_event("recording.live_open"),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "opening a SIPREC call failed");
+                reject(500, "Server Internal Error")
+            })?;
+
+        let mut peers = vec![peer.ip()];
+        peers.extend(recordable.iter().filter_map(|&i| offer.media[i].connection));
+        let mut channels: Vec<(usize, StreamSpec)> = recordable
+            .iter()
+            .zip(sockets)
+            .filter_map(|(&i, socket)| {
+                let m = &offer.media[i];
+                let (payload_type, codec) = m.audio_codec()?;
+                // media_policy made sure an RTP/SAVP stream has a usable key.
+                let srtp = match m.transport {
+                    Some(MediaTransport::RtpSavp) => {
+                        Some(srtp::Context::from_key_salt(&m.crypto.first()?.key_salt)?)
+                    }
+                    _ => None,
+                };
+                Some((
+                    channel_of(i),
+                    StreamSpec {
+                        socket,
+                        payload_type,
+                        codec,
+                        srtp,
+                    },
+                ))
+            })
+            .collect();
+        channels.sort_by_key(|(c, _)| *c);
+        let spec = CallSpec {
+            tenant: tenant.clone(),
+            id: call.id,
+            peers,
+            channels: channels.into_iter().map(|(_, s)| s).collect(),
+            output,
+            rtp_timeout: Duration::from_secs(self.st.cfg.sip.rtp_timeout_secs),
+            finish_event: actor_event("recording.live_finish"),
+        };
+        let call_id = msg.call_id().to_owned();
+        let me = self.me.clone();
+        let ended_call = call_id.clone();
+        let handle = media::start(self.st.clone(), self.counters.clone(), spec, move || {
+            if let Some(me) = me.upgrade() {
+                lock(&me.dialogs).remove(&ended_call);
+            }
+        });
+
+        let mut answer = Vec::new();
+        let mut next_port = ports.drain(..);
+        let mut order: Vec<usize> = recordable.clone();
+        order.sort_by_key(|&i| channel_of(i));
+        let channel_index = |i: usize| order.iter().position(|&j| j == i);
+        for (i, m) in offer.media.iter().enumerate() {
+            let recorded = recordable.contains(&i);
+            let port = if recorded {
+                next_port.next().unwrap_or(0)
+            } else {
+                0
+            };
+            let channel = if recorded { channel_index(i) } else { None };
+            if recorded && m.direction == Direction::Inactive {
+                if let Some(c) = channel {
+                    handle.control(Control::Pause(c)).await;
+                }
+            }
+            answer.push((answer_media(m, port), channel));
+        }
+        let local_tag = random_tag();
+        let session_id = u64::from_be_bytes(rand::random());
+        let dialog = Dialog {
+            local_tag: local_tag.clone(),
+            media: handle,
+            answer,
+            session_id,
+            version: 1,
+            metadata,
+            _lease: lease,
+        };
+        let ok = self.ok_with_sdp(msg, &dialog, transport);
+        lock(&self.dialogs).insert(call_id, dialog);
+        tracing::info!(call = %call.id, source = %source.name, "SIPREC call recording");
+        Ok(ok)
+    }
+
+    fn ok_with_sdp(&self, msg: &Message, dialog: &Dialog, transport: Transport) -> Message {
+        let mut ok = msg.response(200, "OK", Some(&dialog.local_tag));
+        let port = match transport {
+            Transport::Udp => self.st.cfg.sip.udp.map(|a| a.port()),
+            Transport::Tcp => self.st.cfg.sip.tcp.map(|a| a.port()),
+            Transport::Tls => self.st.cfg.sip.tls.map(|a| a.port()),
+        };
+        let host = match self.advertise {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        ok.push_header(
+            "Contact",
+            format!(
+                "<sip:callvault@{host}:{};transport={}>",
+                port.unwrap_or(5060),
+                transport.as_str()
+            ),
+        );
+        ok.push_header("Allow", ALLOW);
+        ok.push_header("Supported", "siprec");
+        let media: Vec<AnswerMedia> = dialog.answer.iter().map(|(m, _)| m.clone()).collect();
+        let sdp = sdp::answer(self.advertise, dialog.session_id, dialog.version, &media);
+        ok.set_body("application/sdp", sdp.into_bytes());
+        ok
+    }
+
+    /// re-INVITE or UPDATE inside a dialog: new directions pause or resume streams, new
+    /// metadata is merged. Streams cannot be added mid-call (answered with port 0).
+    fn reoffer(&self, msg: &Message) -> Result<Message, Reject> {
+        let (offer, metadata) = if msg.body.is_empty() {
+            (None, None)
+        } else {
+            let (o, m) = offer_of(msg)?;
+            (Some(o), m)
+        };
+        let mut dialogs = lock(&self.dialogs);
+        let dialog = dialogs
+            .get_mut(msg.call_id())
+            .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
+            .ok_or(reject(481, "Call/Transaction Does Not Exist"))?;
+        if let (Some(update), Some(meta)) = (metadata, dialog.metadata.as_mut()) {
+            meta.merge(update);
+        }
+        let Some(offer) = offer else {
+            return Ok(msg.response(200, "OK", None));
+        };
+        let mut controls = Vec::new();
+        for (i, m) in offer.media.iter().enumerate() {
+            let Some((answer, channel)) = dialog.answer.get_mut(i) else {
+                break;
+            };
+            if answer.port == 0 {
+                continue;
+            }
+            answer.direction = if m.direction.client_sends() {
+                Direction::RecvOnly
+            } else {
+                Direction::Inactive
+            };
+            if let Some(c) = *channel {
+                controls.push(if m.direction.client_sends() {
+                    Control::Resume(c)
+                } else {
+                    Control::Pause(c)
+                });
+            }
+        }
+        dialog.version += 1;
+        let media = dialog.media.clone();
+        let mut ok = msg.response(200, "OK", None);
+        let answer: Vec<AnswerMedia> = dialog.answer.iter().map(|(m, _)| m.clone()).collect();
+        let sdp = sdp::answer(self.advertise, dialog.session_id, dialog.version, &answer);
+        ok.set_body("application/sdp", sdp.into_bytes());
+        drop(dialogs);
+        tokio::spawn(async move {
+            for c in controls {
+                media.control(c).await;
+            }
+        });
+        Ok(ok)
+    }
+
+    async fn bye(&self, msg: &Message) -> Result<Message, Reject> {
+        let dialog = {
+            let mut dialogs = lock(&self.dialogs);
+            let ours = dialogs.get(msg.call_id()).is_some_and(|d| {
+                msg.to_tag() == Some(d.local_tag.as_str())
+                    || msg.from_tag() == Some(d.local_tag.as_str())
+            });
+            if !ours {
+                return Err(reject(481, "Call/Transaction Does Not Exist"));
+            }
+            dialogs.remove(msg.call_id())
+        };
+        if let Some(d) = dialog {
+            // Finalisation (last frames, journal, assembly) continues after the answer; the
+            // port lease is returned when the media task ends.
+            let (tx, _rx) = tokio::sync::oneshot::channel();
+            d.media.control(Control::Finish(tx)).await;
+        }
+        Ok(msg.response(200, "OK", None))
+    }
+
+    /// We answer INVITEs at once, so a CANCEL always finds the INVITE completed (RFC 3261
+    /// §9.2: 200 to the CANCEL, no effect on the call; the SRC sends BYE).
+    fn cancel(&self, msg: &Message) -> Result<Message, Reject> {
+        if lock(&self.dialogs).contains_key(msg.call_id()) {
+            Ok(msg.response(200, "OK", None))
+        } else {
+            Err(reject(481, "Call/Transaction Does Not Exist"))
+        }
+    }
+}
+
+/// Plain RTP only from sources allowed it; SRTP keys only over SIP/TLS (SDES keys travel in
+/// the SDP, so over UDP or TCP anyone on the path could read them).
+fn media_policy(
+    source: &SipSource,
+    transport: Transport,
+    offer: &Session,
+    recordable: &[usize],
+) -> Result<(), Reject> {
+    let refuse = |why: &str| Err(reject(488, "Not Acceptable Here").warn(why));
+    for &i in recordable {
+        let m = &offer.media[i];
+        match m.transport {
+            Some(MediaTransport::RtpSavp) if transport != Transport::Tls => {
+                return refuse("SRTP keys (a=crypto) are accepted only over SIP/TLS");
+            }
+            Some(MediaTransport::RtpSavp) if m.crypto.is_empty() => {
+                return refuse("no usable a=crypto: offer AES_CM_128_HMAC_SHA1_80 without MKI");
+            }
+            Some(MediaTransport::RtpSavp) => {}
+            _ if !source.insecure_plain_rtp => {
+                return refuse("this source must send SRTP (RTP/SAVP) over SIP/TLS");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The SDP offer and, when present, the recording metadata of an INVITE/UPDATE body.
+fn offer_of(msg: &Message) -> Result<(Session, Option<Metadata>), Reject> {
+    let bad = |e: callvault_sip::ParseError| reject(400, "Bad Request").warn(e.to_string());
+    let content_type = msg.header("Content-Type").unwrap_or("application/sdp");
+    let parts = multipart::parts(content_type, &msg.body).map_err(bad)?;
+    let sdp = parts
+        .iter()
+        .find(|p| p.content_type == "application/sdp")
+        .ok_or(
+            reject(415, "Unsupported Media Type")
+                .header("Accept", "application/sdp, multipart/mixed"),
+        )?;
+    let offer = Session::parse(sdp.body).map_err(bad)?;
+    let metadata = parts
+        .iter()
+        .find(|p| {
+            p.content_type == "application/rs-metadata+xml"
+                || p.content_type == "application/rs-metadata"
+        })
+        .map(|p| Metadata::parse(p.body))
+        .transpose()
+        .map_err(bad)?;
+    if let Some(m) = &metadata {
+        tracing::debug!(dialect = ?m.dialect, "recording metadata");
+    }
+    Ok((offer, metadata))
+}
+
+fn answer_media(m: &sdp::Media, port: u16) -> AnswerMedia {
+    let codec = m.audio_codec();
+    AnswerMedia {
+        port,
+        kind: m.kind.clone(),
+        transport: m.transport.unwrap_or(MediaTransport::RtpAvp),
+        payload_type: codec.map_or_else(|| m.formats.first().copied().unwrap_or(0), |(pt, _)| pt),
+        codec: codec.map(|(_, c)| c),
+        label: m.label.clone(),
+        direction: if port != 0 && m.direction.client_sends() {
+            Direction::RecvOnly
+        } else {
+            Direction::Inactive
+        },
+        // We send no media, but SDES needs a key in the answer (RFC 4568 §5.1.2): a fresh
+        // random one, never used.
+        crypto: match (m.transport, m.crypto.first()) {
+            (Some(MediaTransport::RtpSavp), Some(offered)) if port != 0 => {
+                use base64::Engine as _;
+                let key: [u8; srtp::MASTER_LEN] = std::array::from_fn(|_| rand::random());
+                Some((
+                    offered.tag,
+                    base64::engine::general_purpose::STANDARD.encode(key),
+                ))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// `sip:+4670…@host;user=phone` → `+4670…`; `tel:+4670…` stays whole for `E164::parse`.
+fn user_part(aor: &str) -> &str {
+    let aor = aor.trim().trim_start_matches('<').trim_end_matches('>');
+    match aor.split_once(':') {
+        Some(("sip" | "sips", rest)) => rest.split(['@', ';']).next().unwrap_or(rest),
+        _ => aor,
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(128).collect()
+}
+
+fn random_tag() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_parts_of_addresses_of_record() {
+        assert_eq!(user_part("sip:+46701234567@10.0.0.10"), "+46701234567");
+        assert_eq!(
+            user_part("<sips:agent.4711@cc.example;user=phone>"),
+            "agent.4711"
+        );
+        assert_eq!(user_part("tel:+46771177177"), "tel:+46771177177");
+    }
+}

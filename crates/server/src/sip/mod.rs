@@ -1,0 +1,46 @@
+//! The SIPREC recording server (RFC 7866) inside `callvault serve`: SIP over UDP, TCP and TLS,
+//! dialogs as far as a recorder needs them, and RTP into the live-ingest pipeline
+//! ([`crate::live::LiveCalls`]), so a SIPREC call is journalled, assembled, encrypted and
+//! audited exactly like a call streamed over HTTPS.
+//!
+//! Owns: source admission (address → tenant, 403 + audit otherwise), the per-source rate limit,
+//! answering offers, RTP port leases, and the call's media task. Parsing is `callvault-sip`'s;
+//! storage is `live`'s. It must not: record a call from an unknown source, keep plaintext
+//! anywhere but the media task's buffers, or let a malformed packet take the listener down.
+
+mod dialog;
+mod media;
+mod policy;
+mod ports;
+mod ratelimit;
+mod transport;
+
+pub use media::MediaCounters;
+
+use crate::state::AppState;
+use std::net::SocketAddr;
+
+/// Where the SIP listeners are bound (ports may have been 0 in the config).
+#[derive(Debug, Clone, Default)]
+pub struct Listening {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
+}
+
+/// Binds the configured listeners and serves them in the background.
+pub async fn start(st: AppState) -> Result<Listening, String> {
+    let cfg = st.cfg.sip.clone();
+    if !cfg.enabled() {
+        return Ok(Listening::default());
+    }
+    let tls = match cfg.tls {
+        Some(_) => {
+            let (cert, key) = st.cfg.tls_paths();
+            Some(crate::tls::server_config(&cert, &key)?)
+        }
+        None => None,
+    };
+    let recorder = dialog::Recorder::new(st)?;
+    transport::start(recorder, &cfg, tls).await
+}
