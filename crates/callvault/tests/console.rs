@@ -81,6 +81,9 @@ async fn console_in_headless_chromium() {
     s.tenant(&admin, "region-a").await;
     let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
     let auditor = s.user(&admin, "aud", "auditor", None).await;
+    let privacy = s
+        .user(&admin, "privacy", "privacy_officer", Some("region-a"))
+        .await;
     let recorder = s.token(&admin, "recorder", Some("region-a")).await;
     // 120 s of two-channel 16-bit PCM (3.8 MB): more than Chromium buffers ahead (about 2 MB
     // at this bit rate), so seeking near the end must fetch a new range.
@@ -103,6 +106,7 @@ async fn console_in_headless_chromium() {
             ("CV_NURSE", account(&nurse)),
             ("CV_AUDITOR", account(&auditor)),
             ("CV_ADMIN", account(&admin)),
+            ("CV_PRIVACY", account(&privacy)),
         ],
     );
     let live_id = live.id.clone();
@@ -192,6 +196,12 @@ async fn console_in_headless_chromium() {
     let set = s.audit(&token, "action=policy.retention.set").await;
     assert_eq!(set.len(), 1, "{set:#?}");
     assert_eq!(set[0]["actor"], "user:admin");
+    // The privacy officer's hold on the call, placed and lifted, is in the record too.
+    for action in ["hold.create", "hold.lift"] {
+        let held = s.audit(&token, &format!("action={action}")).await;
+        assert_eq!(held.len(), 1, "{action}: {held:#?}");
+        assert_eq!(held[0]["actor"], "user:privacy");
+    }
 }
 
 /// A recorder keeping a call in progress: 3 s of audio before anyone listens, then one 100 ms

@@ -1,7 +1,8 @@
 // Drives the web console in headless Chromium through every role's main pages. Started by
 // crates/callvault/tests/console.rs, which boots the server and passes accounts through the
 // environment: CV_BASE, CV_CHROMIUM, CV_SHOTS, CV_RECORDING, CV_LIVE (a call the Rust side keeps
-// streaming in real time), and CV_NURSE / CV_AUDITOR / CV_ADMIN = user:password:base32-totp. Every check throws on failure (non-zero exit).
+// streaming in real time), and CV_NURSE / CV_AUDITOR / CV_ADMIN / CV_PRIVACY =
+// user:password:base32-totp. Every check throws on failure (non-zero exit).
 import assert from 'node:assert/strict';
 import { BASE, WAIT, account, env, log, run, session, shot, signIn, totp } from './lib.mjs';
 
@@ -274,6 +275,33 @@ await run(async (state) => {
   await shot(page, '12c-policies');
   assert.deepEqual(page.problems, []);
   log('admin set a retention rule of 400 days after confirming (Escape cancelled the first try)');
+
+  // ---- privacy officer: own tenant's policies, a legal hold placed and lifted ----------------
+  const po = await session('privacy');
+  page = po.page;
+  state.page = page;
+  await signIn(page, account('CV_PRIVACY'));
+  await page.goto(`${BASE}/console#/admin/policies`);
+  await page.waitForSelector('#retention-rules table', WAIT);
+  assert.equal(await page.locator('#policy-tenant-form').count(), 0, 'a one-tenant account was offered other tenants');
+  assert.match(await page.textContent('#retention-rules'), /400/);
+  await page.click('header nav a[href="#/privacy/holds"]');
+  await page.waitForSelector('#hold-form', WAIT);
+  await page.fill('#f-recording_id', REC);
+  await page.fill('#f-reason', 'complaint case 2026-117, keep until closed');
+  await page.click('#hold-form button[type=submit]');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  await page.click('#confirm-yes');
+  await page.waitForSelector('table tbody tr', WAIT);
+  assert.match(await page.textContent('table tbody'), new RegExp(`${REC}.*complaint case 2026-117`));
+  await shot(page, '14-holds');
+  await page.click('table tbody button.danger');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  await page.click('#confirm-yes');
+  await page.waitForFunction(() => !document.querySelector('table tbody button.danger'), null, WAIT);
+  assert.match(await page.textContent('table tbody'), /user:privacy/);
+  assert.deepEqual(page.problems, []);
+  log('privacy officer saw the retention rule, placed a legal hold on the call and lifted it, each confirmed');
 
   // ---- first sign-in: new password, authenticator enrolment with a QR code -------------------
   const nb = await session('newbie');
