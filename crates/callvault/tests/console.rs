@@ -1,7 +1,8 @@
 //! The web console in real headless Chromium, against the real server: sign in with TOTP,
 //! search, state a purpose, play and seek (the audio element's clock advances and ranged
-//! requests reach the server), the auditor sees the access and has no way to play, a listener
-//! cannot reach admin pages, and the CSP refuses inline script while the console works.
+//! requests reach the server), follow a call still in progress, the auditor sees the access
+//! and has no way to play, a listener cannot reach admin pages, an admin sets a retention rule
+//! after confirming, and the CSP refuses inline script while the console works.
 //!
 //! The browser is driven by `tests/e2e/*.mjs` (Node + playwright-core, pointed at Debian's
 //! /usr/bin/chromium); this file prepares the deployment and checks the audit record
@@ -12,9 +13,12 @@ mod common;
 
 use callvault_media::{Codec, testgen};
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -77,6 +81,9 @@ async fn console_in_headless_chromium() {
     s.tenant(&admin, "region-a").await;
     let nurse = s.user(&admin, "nurse", "listener", Some("region-a")).await;
     let auditor = s.user(&admin, "aud", "auditor", None).await;
+    let privacy = s
+        .user(&admin, "privacy", "privacy_officer", Some("region-a"))
+        .await;
     let recorder = s.token(&admin, "recorder", Some("region-a")).await;
     // 120 s of two-channel 16-bit PCM (3.8 MB): more than Chromium buffers ahead (about 2 MB
     // at this bit rate), so seeking near the end must fetch a new range.
@@ -88,15 +95,39 @@ async fn console_in_headless_chromium() {
         s.upload_ok(&recorder, &short, meta("+46709999999")).await;
     }
 
+    let live = LiveFeed::start(&s, &recorder).await;
+
     browser(
         &s,
         "console.mjs",
         &[
             ("CV_RECORDING", id.clone()),
+            ("CV_LIVE", live.id.clone()),
             ("CV_NURSE", account(&nurse)),
             ("CV_AUDITOR", account(&auditor)),
             ("CV_ADMIN", account(&admin)),
+            ("CV_PRIVACY", account(&privacy)),
         ],
+    );
+    let live_id = live.id.clone();
+    live.finish(&s, &recorder).await;
+
+    // The retention rule the admin set in the console is the API's rule now.
+    let rules = ok_json(
+        admin
+            .client
+            .get(s.url("/api/v1/tenants/region-a/retention-rules"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        rules,
+        json!([{ "scope": "tenant", "value": null, "days": 400,
+                 "updated_by": "user:admin", "updated_at": rules[0]["updated_at"] }]),
+        "{rules:#}"
     );
 
     // The server's own record agrees with what the browser saw: the nurse stated a purpose and
@@ -145,6 +176,105 @@ async fn console_in_headless_chromium() {
             .filter(|e| e["action"] == "recording.play")
             .all(|e| e["actor"] == "user:nurse")
     );
+    // The live call was followed after a purpose, and the change was audited.
+    let live_entries = s
+        .audit(&token, &format!("target={live_id}&limit=100"))
+        .await;
+    let followed: Vec<_> = live_entries
+        .iter()
+        .filter(|e| e["action"] == "recording.play" && e["actor"] == "user:nurse")
+        .collect();
+    assert!(!followed.is_empty(), "{live_entries:#?}");
+    assert!(
+        followed.iter().all(|e| e["purpose"]
+            .as_str()
+            .unwrap()
+            .starts_with("clinical_followup")
+            && e["details"].as_str().unwrap().contains(r#""live":true"#)),
+        "{followed:#?}"
+    );
+    let set = s.audit(&token, "action=policy.retention.set").await;
+    assert_eq!(set.len(), 1, "{set:#?}");
+    assert_eq!(set[0]["actor"], "user:admin");
+    // The privacy officer's hold on the call, placed and lifted, is in the record too.
+    for action in ["hold.create", "hold.lift"] {
+        let held = s.audit(&token, &format!("action={action}")).await;
+        assert_eq!(held.len(), 1, "{action}: {held:#?}");
+        assert_eq!(held[0]["actor"], "user:privacy");
+    }
+}
+
+/// A recorder keeping a call in progress: 3 s of audio before anyone listens, then one 100 ms
+/// chunk every 100 ms (real time) until the browser is done.
+struct LiveFeed {
+    id: String,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl LiveFeed {
+    async fn start(s: &Server, recorder: &str) -> Self {
+        let client = s.client();
+        let mut open = live::open_body();
+        // Another caller and queue than the stored calls, so the search pages stay as they are.
+        open["caller_number"] = json!("+46705550123");
+        open["queue"] = json!("night-line");
+        let call = ok_json(
+            client
+                .post(s.url("/api/v1/live/calls"))
+                .bearer_auth(recorder)
+                .json(&open)
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        let id = call["id"].as_str().unwrap().to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (url, token, halt) = (
+            s.url(&format!("/api/v1/live/calls/{id}/chunks")),
+            recorder.to_owned(),
+            stop.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut seq = 0;
+            // At most ten minutes, should the browser never return.
+            while !halt.load(Ordering::Relaxed) && seq < 6000 {
+                if seq >= 30 {
+                    tick.tick().await;
+                }
+                let resp = client
+                    .put(format!("{url}/{seq}"))
+                    .bearer_auth(&token)
+                    .body(live::chunk(7, seq, live::FRAME))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200, "chunk {seq}");
+                seq += 1;
+            }
+            seq
+        });
+        Self { id, stop, task }
+    }
+
+    async fn finish(self, s: &Server, recorder: &str) {
+        self.stop.store(true, Ordering::Relaxed);
+        let chunks = self.task.await.unwrap();
+        ok_json(
+            s.client()
+                .post(s.url(&format!("/api/v1/live/calls/{}/finish", self.id)))
+                .bearer_auth(recorder)
+                .json(&json!({ "chunks": chunks }))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+    }
 }
 
 /// A session that ends while the page is open sends the user to sign-in with a note saying

@@ -1,11 +1,13 @@
 // Drives the web console in headless Chromium through every role's main pages. Started by
 // crates/callvault/tests/console.rs, which boots the server and passes accounts through the
-// environment: CV_BASE, CV_CHROMIUM, CV_SHOTS, CV_RECORDING, and CV_NURSE / CV_AUDITOR /
-// CV_ADMIN = user:password:base32-totp. Every check throws on failure (non-zero exit).
+// environment: CV_BASE, CV_CHROMIUM, CV_SHOTS, CV_RECORDING, CV_LIVE (a call the Rust side keeps
+// streaming in real time), and CV_NURSE / CV_AUDITOR / CV_ADMIN / CV_PRIVACY =
+// user:password:base32-totp. Every check throws on failure (non-zero exit).
 import assert from 'node:assert/strict';
 import { BASE, WAIT, account, env, log, run, session, shot, signIn, totp } from './lib.mjs';
 
 const REC = env('CV_RECORDING');
+const LIVE = env('CV_LIVE');
 
 await run(async (state) => {
   let page;
@@ -98,6 +100,45 @@ await run(async (state) => {
   log(`clicked the waveform: playing on from ${from.toFixed(2)} s`);
   await page.evaluate(() => document.getElementById('player').pause());
   await shot(page, '04-playing');
+
+  // ---- a call in progress: opened by id, purpose first, then followed as it is recorded -------
+  // Not stored yet, so its recording page (404) points to the live page.
+  await page.goto(`${BASE}/console#/recording/${LIVE}`);
+  await page.waitForSelector(`a[href="#/live/${LIVE}"]`, WAIT);
+  page.problems = page.problems.filter((p) => !p.endsWith(`/api/v1/recordings/${LIVE}`) || !p.includes(': 404 '));
+  await page.goto(`${BASE}/console#/search`);
+  await page.waitForSelector('#live-form', WAIT);
+  await page.fill('#f-call_id', LIVE);
+  await page.press('#f-call_id', 'Enter');
+  await page.waitForSelector('#purpose-form', WAIT);
+  assert.equal(await page.locator('audio').count(), 0, 'live audio offered before a purpose was stated');
+  await page.selectOption('#f-purpose_code', 'clinical_followup');
+  await page.fill('#f-purpose_text', 'caller describes chest pain, supervisor joins the call');
+  await page.click('#purpose-form button[type=submit]');
+  await page.waitForSelector('#player', WAIT);
+  // The stream has no end yet: what is played keeps growing while the recorder sends chunks
+  // (the Rust side sends one 100 ms chunk per 100 ms, after 3 s sent up front).
+  const live = await page.evaluate(async () => {
+    const a = document.getElementById('player');
+    const end = () => (a.buffered.length ? a.buffered.end(a.buffered.length - 1) : 0);
+    const until = async (ok) => {
+      const start = performance.now();
+      while (!ok() && performance.now() - start < 15000) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(() => a.currentTime > 1);
+    const first = { t: a.currentTime, buffered: end() };
+    await until(() => a.currentTime > first.t + 3 && end() > first.buffered + 3);
+    return { first, then: { t: a.currentTime, buffered: end() }, paused: a.paused, heard: document.getElementById('live-heard').textContent };
+  });
+  log(`followed the live call: ${JSON.stringify(live)}`);
+  assert.ok(live.first.t > 1, `live audio did not start: ${JSON.stringify(live)}`);
+  assert.ok(live.then.t > live.first.t + 3, `live playback did not go on: ${JSON.stringify(live)}`);
+  assert.ok(live.then.buffered > live.first.buffered + 3, `no new audio arrived: ${JSON.stringify(live)}`);
+  // Past the 3 s sent up front: what was heard arrived after playback began.
+  assert.ok(live.then.t > 4, `live playback stayed within the first chunks: ${JSON.stringify(live)}`);
+  assert.match(live.heard, /Heard so far: 0:0[4-9]|Heard so far: 0:[1-5]\d/);
+  await shot(page, '04b-live');
+  await page.evaluate(() => document.getElementById('player').pause());
 
   // ---- a listener cannot reach admin pages ---------------------------------------------------
   assert.equal(await page.locator('header nav a[href="#/admin/users"]').count(), 0);
@@ -212,8 +253,59 @@ await run(async (state) => {
   await page.goto(`${BASE}/console#/admin/posture`);
   await page.waitForSelector('table, #posture-clean', WAIT);
   await shot(page, '12-posture');
-  assert.deepEqual(page.problems, []);
   log('admin created a user after confirming; posture page drawn');
+
+  // ---- admin: a retention rule, set through the menu with the keyboard, confirmed ------------
+  await page.click('header nav a[href="#/admin/policies"]');
+  await page.waitForSelector('#retention-form', WAIT);
+  assert.equal(await page.inputValue('#f-policy-tenant'), 'region-a');
+  assert.match(await page.textContent('#policies-h + p + .table-wrap'), /tenant default/);
+  assert.match(await page.textContent('#retention-rules'), /No retention rules/);
+  await page.selectOption('#f-scope', 'tenant');
+  await page.fill('#f-days', '400');
+  await page.press('#f-days', 'Enter');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  assert.match(await page.textContent('#confirm-msg'), /region-a .*400 days/);
+  // Escape cancels: nothing is set.
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('dialog#confirm', { state: 'detached', ...WAIT });
+  assert.match(await page.textContent('#retention-rules'), /No retention rules/);
+  await page.press('#f-days', 'Enter');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  await shot(page, '12b-retention-confirm');
+  await page.click('#confirm-yes');
+  await page.waitForSelector('#retention-rules table', WAIT);
+  assert.match(await page.textContent('#retention-rules tbody'), /every recording.*400.*user:admin/);
+  await shot(page, '12c-policies');
+  assert.deepEqual(page.problems, []);
+  log('admin set a retention rule of 400 days after confirming (Escape cancelled the first try)');
+
+  // ---- privacy officer: own tenant's policies, a legal hold placed and lifted ----------------
+  const po = await session('privacy');
+  page = po.page;
+  state.page = page;
+  await signIn(page, account('CV_PRIVACY'));
+  await page.goto(`${BASE}/console#/admin/policies`);
+  await page.waitForSelector('#retention-rules table', WAIT);
+  assert.equal(await page.locator('#policy-tenant-form').count(), 0, 'a one-tenant account was offered other tenants');
+  assert.match(await page.textContent('#retention-rules'), /400/);
+  await page.click('header nav a[href="#/privacy/holds"]');
+  await page.waitForSelector('#hold-form', WAIT);
+  await page.fill('#f-recording_id', REC);
+  await page.fill('#f-reason', 'complaint case 2026-117, keep until closed');
+  await page.click('#hold-form button[type=submit]');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  await page.click('#confirm-yes');
+  await page.waitForSelector('table tbody tr', WAIT);
+  assert.match(await page.textContent('table tbody'), new RegExp(`${REC}.*complaint case 2026-117`));
+  await shot(page, '14-holds');
+  await page.click('table tbody button.danger');
+  await page.waitForSelector('dialog#confirm', WAIT);
+  await page.click('#confirm-yes');
+  await page.waitForFunction(() => !document.querySelector('table tbody button.danger'), null, WAIT);
+  assert.match(await page.textContent('table tbody'), /user:privacy/);
+  assert.deepEqual(page.problems, []);
+  log('privacy officer saw the retention rule, placed a legal hold on the call and lifted it, each confirmed');
 
   // ---- first sign-in: new password, authenticator enrolment with a QR code -------------------
   const nb = await session('newbie');

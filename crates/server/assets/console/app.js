@@ -2,8 +2,7 @@
 // only ever sets text (never markup), translations and the confirm dialog.
 //
 // Access is decided by the API, under the user's own session cookie; the console only hides
-// what a role cannot use. Views register themselves in views.js with CV.view(...); a later
-// feature (retention and holds, live calls) adds its pages the same way.
+// what a role cannot use. Views register themselves in views.js with CV.view(...).
 'use strict';
 
 const CV = (() => {

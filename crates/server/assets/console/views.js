@@ -1,6 +1,5 @@
 // callvault console, pages. Each page is one CV.view({...}) entry; its `roles` hide it from
-// roles the API would refuse anyway. Pages for features still being built (retention and
-// holds, live calls) are added here the same way when their API exists.
+// roles the API would refuse anyway.
 'use strict';
 
 (() => {
@@ -8,6 +7,8 @@
   const LISTENERS = ['listener', 'privacy_officer'];
   const AUDITORS = ['auditor'];
   const ADMINS = ['admin'];
+  const POLICY_EDITORS = ['admin', 'privacy_officer'];
+  const PRIVACY_OFFICERS = ['privacy_officer'];
   const PURPOSES = ['clinical_followup', 'quality_review', 'complaint', 'subject_access', 'legal_request'];
 
   /** A form whose submit runs `action`; errors appear above the buttons, the button is busy
@@ -185,6 +186,13 @@
         CV.render();
       }));
       resultsView(el);
+      // A call in progress is not in the search index until it ends; it is opened by the id
+      // the telephony system shows (the recorder's live call id).
+      el.append(h('section', { 'aria-labelledby': 'live-h' },
+        h('h2', { id: 'live-h' }, t('live_call')),
+        h('p', {}, t('live_intro')),
+        form({ id: 'live-form' }, field(t('call_id'), input('call_id', { required: true, autocomplete: 'off' })),
+          t('follow_live'), async (fd) => go(`live/${encodeURIComponent(val(fd, 'call_id') || '')}`))));
     },
   });
 
@@ -220,10 +228,43 @@
     audio.focus();
   }
 
+  /** The purpose statement that comes before any audio; `granted(grant, code)` gets the
+   *  playback grant and replaces the form with a player. */
+  function purposeSection(id, granted) {
+    const listen = h('section', { 'aria-labelledby': 'listen-h', id: 'listen' });
+    const options = PURPOSES.map((p) => h('option', { value: p }, t(`purpose_${p}`)));
+    listen.append(
+      h('h2', { id: 'listen-h' }, t('listen')),
+      h('p', {}, t('purpose_intro')),
+      form({ id: 'purpose-form' }, [
+        field(t('purpose'), h('select', { name: 'purpose_code', id: 'f-purpose_code', required: true },
+          h('option', { value: '' }, t('choose')), options)),
+        field(t('purpose_text'), h('textarea', { name: 'purpose_text', id: 'f-purpose_text', required: true, minlength: 10, maxlength: 500 })),
+      ], t('state_purpose'), async (fd) => {
+        const code = val(fd, 'purpose_code');
+        if (!code) throw new Error(t('choose_purpose'));
+        const grant = await api('POST', `/api/v1/recordings/${encodeURIComponent(id)}/access`, {
+          purpose_code: code, purpose_text: val(fd, 'purpose_text') || '',
+        });
+        const section = h('div', {});
+        listen.querySelector('form').replaceWith(section);
+        granted(section, grant, code);
+      }));
+    return listen;
+  }
+
   view({
     path: 'recording/:id', title: 'recording', roles: LISTENERS,
     async render(el, { id }) {
-      const rec = await api('GET', `/api/v1/recordings/${encodeURIComponent(id)}`);
+      let rec;
+      try {
+        rec = await api('GET', `/api/v1/recordings/${encodeURIComponent(id)}`);
+      } catch (e) {
+        // Not stored (yet): it may be a call still in progress.
+        if (e.status !== 404) throw e;
+        el.append(errorBox(e), h('p', {}, h('a', { href: `#/live/${encodeURIComponent(id)}` }, t('maybe_live'))));
+        return;
+      }
       el.append(h('dl', { class: 'meta', id: 'rec-meta' },
         [
           [t('started'), when(rec.started_at)], [t('duration'), duration(rec.duration_ms)],
@@ -232,26 +273,35 @@
           [t('call_id'), rec.external_call_id || '—'],
           [t('format'), `${rec.container} · ${rec.codec} · ${rec.sample_rate} Hz · ${rec.channels === 2 ? t('stereo') : t('mono')}`],
         ].map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
-      const listen = h('section', { 'aria-labelledby': 'listen-h', id: 'listen' });
-      const options = PURPOSES.map((p) => h('option', { value: p }, t(`purpose_${p}`)));
-      listen.append(
-        h('h2', { id: 'listen-h' }, t('listen')),
-        h('p', {}, t('purpose_intro')),
-        form({ id: 'purpose-form' }, [
-          field(t('purpose'), h('select', { name: 'purpose_code', id: 'f-purpose_code', required: true },
-            h('option', { value: '' }, t('choose')), options)),
-          field(t('purpose_text'), h('textarea', { name: 'purpose_text', id: 'f-purpose_text', required: true, minlength: 10, maxlength: 500 })),
-        ], t('state_purpose'), async (fd) => {
-          const code = val(fd, 'purpose_code');
-          if (!code) throw new Error(t('choose_purpose'));
-          const grant = await api('POST', `/api/v1/recordings/${encodeURIComponent(id)}/access`, {
-            purpose_code: code, purpose_text: val(fd, 'purpose_text') || '',
-          });
-          const section = h('div', {});
-          listen.querySelector('form').replaceWith(section);
-          player(section, rec, grant, code);
-        }));
-      el.append(listen, h('p', {}, h('a', { href: '#/search' }, t('back_to_results'))));
+      el.append(purposeSection(id, (section, grant, code) => player(section, rec, grant, code)),
+        h('p', {}, h('a', { href: '#/search' }, t('back_to_results'))));
+    },
+  });
+
+  /** A call in progress, under the grant: the server streams a WAV of everything acknowledged
+   *  so far and then each new chunk (live/follow.rs), so a plain <audio> keeps following it.
+   *  No ranges, hence no seeking and no waveform; when the call ends the stream ends. */
+  function livePlayer(el, grant, purposeCode) {
+    const heard = h('p', { id: 'live-heard' }, t('live_heard', duration(0)));
+    const audio = h('audio', { controls: true, preload: 'auto', autoplay: true, id: 'player', src: grant.playback_url },
+      t('no_audio_support'));
+    audio.addEventListener('timeupdate', () => { heard.textContent = t('live_heard', duration(audio.currentTime * 1000)); });
+    audio.addEventListener('ended', () => announce(t('live_ended')));
+    el.replaceChildren(
+      h('p', { class: 'notice' }, t('listening_for', t(`purpose_${purposeCode}`), when(grant.expires_at))),
+      h('p', {}, t('live_following')),
+      audio, heard);
+    audio.focus();
+    // Starting needs no second click: the purpose form's submit was the user's gesture.
+    audio.play().catch(() => {});
+  }
+
+  view({
+    path: 'live/:id', title: 'live_call', roles: LISTENERS,
+    render(el, { id }) {
+      el.append(h('p', {}, t('live_page_intro', id)),
+        purposeSection(id, livePlayer),
+        h('p', {}, h('a', { href: '#/search' }, t('back_to_results'))));
     },
   });
 
@@ -447,6 +497,101 @@
         ? table([t('severity'), t('finding'), t('fix')], findings.map((f) => h('tr', {},
           h('td', { class: `sev-${f.severity}` }, f.severity), h('td', {}, h('strong', {}, f.id), ' — ', f.explanation), h('td', {}, f.fix))), t('posture'))
         : h('p', { class: 'ok', id: 'posture-clean' }, t('no_findings')));
+    },
+  });
+
+  // ---- recording policies, retention, legal holds (issue 6) ---------------------------------
+  /** Which tenant's policies this page shows: an account of one tenant sees its own; an
+   *  operator-wide admin picks one (the first, until they choose). */
+  async function policyTenant(el, params) {
+    if (CV.state.me.tenant) return CV.state.me.tenant;
+    const tenants = await api('GET', '/api/v1/tenants');
+    if (!tenants.length) {
+      el.append(h('p', {}, t('no_tenants')));
+      return null;
+    }
+    const chosen = tenants.some((x) => x.id === params.get('tenant')) ? params.get('tenant') : tenants[0].id;
+    el.append(form({ id: 'policy-tenant-form' }, field(t('tenant'), h('select', { name: 'tenant', id: 'f-policy-tenant' },
+      tenants.map((x) => h('option', { value: x.id, selected: x.id === chosen }, `${x.id} — ${x.name}`)))),
+    t('show'), async (fd) => go(`admin/policies?${new URLSearchParams({ tenant: val(fd, 'tenant') })}`)));
+    return chosen;
+  }
+
+  view({
+    path: 'admin/policies', title: 'policies', nav: true, roles: POLICY_EDITORS,
+    async render(el, _args, params) {
+      const tenant = await policyTenant(el, params);
+      if (!tenant) return;
+      const base = `/api/v1/tenants/${encodeURIComponent(tenant)}`;
+      const [policies, rules] = await Promise.all([api('GET', `${base}/recording-policies`), api('GET', `${base}/retention-rules`)]);
+
+      el.append(h('section', { 'aria-labelledby': 'policies-h' },
+        h('h2', { id: 'policies-h' }, t('recording_policies', tenant)),
+        h('p', { class: 'muted' }, t('policies_intro')),
+        policies.length
+          ? table([t('queue'), t('record'), t('parties'), t('retention_class'), t('updated_by'), t('updated')],
+            policies.map((x) => h('tr', {}, h('td', {}, x.queue || t('tenant_default')), h('td', {}, yesNo(x.record)),
+              h('td', {}, t(`parties_${x.parties}`)), h('td', {}, x.retention_class), h('td', {}, x.updated_by), h('td', {}, when(x.updated_at)))),
+            t('recording_policies', tenant))
+          : h('p', { class: 'bad', id: 'no-policy' }, t('no_policy')),
+        form({ id: 'policy-form' }, h('div', { class: 'grid' },
+          field(t('queue'), input('policy_queue', { placeholder: t('queue_hint') })),
+          field(t('record'), h('select', { name: 'record', id: 'f-record' },
+            h('option', { value: 'true' }, t('yes')), h('option', { value: 'false' }, t('no')))),
+          field(t('parties'), h('select', { name: 'parties', id: 'f-parties' },
+            ['both', 'caller', 'agent'].map((x) => h('option', { value: x }, t(`parties_${x}`))))),
+          field(t('retention_class'), input('retention_class', { required: true, value: 'standard' }))),
+        t('set_policy'), async (fd) => {
+          const body = { queue: val(fd, 'policy_queue'), record: fd.get('record') === 'true', parties: val(fd, 'parties'), retention_class: val(fd, 'retention_class') || '' };
+          await change(t('confirm_policy', body.queue || t('tenant_default'), tenant, body.record ? t('policy_records', t(`parties_${body.parties}`)) : t('policy_refuses')),
+            () => api('POST', `${base}/recording-policies`, body));
+        })));
+
+      el.append(h('section', { 'aria-labelledby': 'rules-h' },
+        h('h2', { id: 'rules-h' }, t('retention_rules', tenant)),
+        h('p', { class: 'muted' }, t('rules_intro')),
+        rules.length
+          ? h('div', { id: 'retention-rules' }, table([t('scope'), t('applies_to'), t('days'), t('updated_by'), t('updated')],
+            rules.map((x) => h('tr', {}, h('td', {}, t(`scope_${x.scope}`)), h('td', {}, x.value || t('every_recording')), h('td', {}, x.days),
+              h('td', {}, x.updated_by), h('td', {}, when(x.updated_at)))), t('retention_rules', tenant)))
+          : h('p', { id: 'retention-rules' }, t('no_rules')),
+        form({ id: 'retention-form' }, h('div', { class: 'grid' },
+          field(t('scope'), h('select', { name: 'scope', id: 'f-scope' },
+            ['tenant', 'queue', 'class'].map((x) => h('option', { value: x }, t(`scope_${x}`))))),
+          field(t('applies_to'), input('value', { placeholder: t('value_hint') })),
+          field(t('days'), input('days', { type: 'number', min: 1, max: 36500, required: true }))),
+        t('set_rule'), async (fd) => {
+          const scope = val(fd, 'scope');
+          const body = { scope, value: scope === 'tenant' ? null : val(fd, 'value'), days: Number(val(fd, 'days')) };
+          await change(t('confirm_rule', tenant, body.value ? `${t(`scope_${scope}`)} ${body.value}` : t('every_recording'), body.days),
+            () => api('POST', `${base}/retention-rules`, body));
+        })));
+    },
+  });
+
+  view({
+    path: 'privacy/holds', title: 'holds', nav: true, roles: PRIVACY_OFFICERS,
+    async render(el) {
+      el.append(h('p', { class: 'muted' }, t('holds_intro')), form({ id: 'hold-form' }, h('div', { class: 'grid' },
+        field(t('recording_id'), input('recording_id', { autocomplete: 'off' })),
+        field(t('caller_number'), input('caller_number', { type: 'tel', autocomplete: 'off' })),
+        field(t('reason'), input('reason', { required: true, minlength: 10 }))),
+      t('place_hold'), async (fd) => {
+        const body = { recording_id: val(fd, 'recording_id'), caller_number: val(fd, 'caller_number'), reason: val(fd, 'reason') || '' };
+        if (!body.recording_id === !body.caller_number) throw new Error(t('hold_one_of'));
+        await change(t('confirm_hold', body.recording_id || t('hold_kind_caller')), () => api('POST', '/api/v1/holds', body));
+      }));
+      const holds = await api('GET', '/api/v1/holds');
+      const what = (x) => (x.kind === 'recording' ? x.recording_id
+        : x.kind === 'caller' ? t('hold_kind_caller')
+          : [x.queue, x.agent_id, x.from && when(x.from), x.to && when(x.to)].filter(Boolean).join(' · '));
+      el.append(holds.length
+        ? table([t('hold_what'), t('reason'), t('created_by'), t('created'), t('until'), t('lifted'), t('actions')],
+          holds.map((x) => h('tr', {}, h('td', {}, what(x)), h('td', {}, x.reason), h('td', {}, x.created_by), h('td', {}, when(x.created_at)),
+            h('td', {}, x.until ? when(x.until) : '—'), h('td', {}, x.lifted_at ? `${when(x.lifted_at)} (${x.lifted_by})` : t('no')),
+            h('td', {}, x.lifted_at ? '' : rowButton(t('lift'), 'danger', () => change(t('confirm_lift', what(x)),
+              () => api('POST', `/api/v1/holds/${encodeURIComponent(x.id)}/lift`)))))), t('holds'))
+        : h('p', {}, t('no_holds')));
     },
   });
 
