@@ -651,6 +651,19 @@ async fn erasing_a_callers_recordings_takes_two_officers_and_spares_holds() {
         (Some(3), Some("awaiting_approval"))
     );
     let id = req["id"].as_str().unwrap();
+    // The second officer finds it waiting, without the number.
+    let pending = ok_json(
+        po2.client
+            .get(s.url("/api/v1/erasures"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(pending[0]["id"], id);
+    assert!(pending[0]["approved_by"].is_null());
+    assert!(!pending.to_string().contains("4000001"), "{pending}");
     assert_eq!(
         ids(&nurse, &s, json!({ "caller_number": caller }))
             .await

@@ -446,6 +446,38 @@ pub async fn request_erasure(
     ))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ErasureView {
+    pub id: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// Absent while the request awaits a second officer.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+}
+
+/// The tenant's erasure requests, so that a second officer can find the ones awaiting them.
+/// The caller's number is not shown (only its keyed hash is kept).
+pub async fn list_erasures(
+    State(st): State<AppState>,
+    PrivacyOfficer(_, tenant, _): PrivacyOfficer,
+) -> ApiResult<axum::Json<Vec<ErasureView>>> {
+    let all = st.meta.erasure_requests(&tenant).await?;
+    Ok(axum::Json(
+        all.into_iter()
+            .map(|r| ErasureView {
+                id: r.id,
+                reason: r.reason,
+                requested_by: r.requested_by,
+                requested_at: rfc3339(r.requested_at),
+                approved_by: r.approved_by,
+                approved_at: r.approved_at.map(rfc3339),
+            })
+            .collect(),
+    ))
+}
+
 /// A second privacy officer approves a caller's erasure, which then runs.
 pub async fn approve_erasure(
     State(st): State<AppState>,

@@ -1038,6 +1038,19 @@ impl MetaBackend for Sqlite {
         .await
     }
 
+    async fn erasure_requests(&self, tenant: &TenantId) -> Result<Vec<ErasureRequest>, StoreError> {
+        let tenant = tenant.as_str().to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {ERASURE_REQ_COLS} FROM erasure_requests WHERE tenant = ?1 ORDER BY requested_at, id"
+                ))
+                .map_err(map_err)?;
+            all(st.query_map([tenant], read(erasure_request_row)).map_err(map_err)?)
+        })
+        .await
+    }
+
     async fn approve_erasure_request(
         &self,
         tenant: &TenantId,
