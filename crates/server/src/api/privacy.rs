@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use callvault_core::{E164, RecordingId, TenantId};
 use callvault_store::{
     ErasureCause, ErasureRequest, Expired, HoldScope, LegalHold, RecordingPolicy, RetentionRule,
+    StoreError,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -324,10 +325,17 @@ pub async fn lift_hold(
 ) -> ApiResult<StatusCode> {
     let mut ev = p.event("hold.lift", "ok");
     ev.target = Some(id.clone());
-    audited(st.audit.record(ev).await)?;
-    st.meta
+    audited(st.audit.record(ev.clone()).await)?;
+    if let Err(e) = st
+        .meta
         .lift_hold(&tenant, &id, &p.actor, st.clock.now())
-        .await?;
+        .await
+    {
+        // Recorded before it ran; correct the record.
+        ev.result = "error";
+        audited(st.audit.record(ev).await)?;
+        return Err(e.into());
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -503,7 +511,12 @@ pub async fn approve_erasure(
     let now = st.clock.now();
     st.meta
         .approve_erasure_request(&tenant, &id, &p.actor, now)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Another officer approved it a moment ago (the store says which rule refused).
+            StoreError::Conflict(why) => ApiError::conflict(why),
+            other => other.into(),
+        })?;
     let recs = caller_recordings(&st, &tenant, r.caller_hash).await?;
     let victims: Vec<Expired> = recs
         .into_iter()
