@@ -5,6 +5,7 @@
 //! callvault-bench store-throughput [--mb 512] [--dir DIR] [--rounds 1] [--jobs 2]
 //! callvault-bench playback-ttfb    [--minutes 60] [--iterations 200] [--dir DIR]
 //! callvault-bench audit-append     [--entries 200000] [--writers 64] [--dir DIR]
+//! callvault-bench live-ingest      [--calls 2000] [--secs 30] [--frame-ms 200] [--ramp-secs 10] [--bin PATH]
 //! callvault-bench search           [--rows 2700000] [--backend sqlite|postgres] [--queries 300]
 //!                                  [--dir DIR] [--pg-url URL] [--batch 10000] [--keep true]
 //! callvault-bench erase            [--rows 1000000] [--batch 1000] [--backend sqlite|postgres] [--dir DIR]
@@ -16,6 +17,7 @@
 mod args;
 mod audit_append;
 mod erase;
+mod live_ingest;
 mod playback;
 mod search;
 mod setup;
@@ -29,6 +31,8 @@ const USAGE: &str = "usage:
   callvault-bench s3-throughput    [--mb N] [--jobs N] [--dir DIR]   (starts a 3-node Garage cluster)
   callvault-bench playback-ttfb    [--minutes N] [--iterations N] [--dir DIR]
   callvault-bench audit-append     [--entries N] [--writers N] [--dir DIR]
+  callvault-bench live-ingest      [--calls N] [--secs N] [--frame-ms N] [--ramp-secs N] [--bin PATH]
+                                   (runs target/…/callvault serve as a child; build it first)
   callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
                                    [--dir DIR] [--pg-url URL] [--batch N] [--keep true]
   callvault-bench erase            [--rows N] [--batch N] [--backend sqlite|postgres] [--dir DIR]
@@ -56,6 +60,7 @@ fn main() -> Result<()> {
         "audit-append" => rt.block_on(audit_append::run(&args)),
         "search" => rt.block_on(search::run(&args)),
         "erase" => rt.block_on(erase::run(&args)),
+        "live-ingest" => rt.block_on(live_ingest::run(&args)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -259,6 +259,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Cmd::Probe { url, json } = &cli.cmd {
         return crate::probe::run(url, *json).await;
     }
+    // Doctor reports an unsafe configuration as a finding instead of refusing to look at it.
+    if let Cmd::Doctor { json } = &cli.cmd {
+        let cfg = Config::parse(cli.config.as_deref(), std::env::vars())?;
+        return crate::doctor::run(&cfg, *json).await;
+    }
     let cfg = load(&cli)?;
     match cli.cmd {
         Cmd::Init => {
@@ -278,8 +283,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
             .await?;
         }
-        Cmd::Probe { .. } => unreachable!("handled above"),
-        Cmd::Doctor { json } => return crate::doctor::run(&cfg, json).await,
+        Cmd::Probe { .. } | Cmd::Doctor { .. } => unreachable!("handled above"),
         Cmd::Tenant(c) => {
             let b = callvault_server::open(&cfg, false).await?;
             match c {

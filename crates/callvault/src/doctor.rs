@@ -13,7 +13,8 @@ pub async fn run(cfg: &Config, json: bool) -> Result<ExitCode> {
     if !f.iter().any(|x| x.severity == Severity::Critical) {
         if let Ok(b) = callvault_server::open(cfg, false).await {
             f.extend(
-                posture::live_checks(&b.state.meta, callvault_server::principal::now()).await?,
+                posture::live_checks(cfg, &b.state.meta, callvault_server::principal::now())
+                    .await?,
             );
         }
     }

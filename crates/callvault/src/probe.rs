@@ -41,6 +41,16 @@ const DEFAULT_CREDENTIALS: &[(&str, &str)] = &[
     ("root", "root"),
 ];
 
+/// How bad it is that `path` answers without credentials: metrics reveal counts and
+/// weaknesses; everything else may reveal recordings, metadata or the audit record.
+fn severity_of_exposed(path: &str) -> &'static str {
+    if path == "/metrics" {
+        "high"
+    } else {
+        "critical"
+    }
+}
+
 fn client(max_tls12: bool) -> Result<reqwest::Client> {
     // A scanner does not care whether the certificate is trusted; it looks at what is served.
     let mut b = reqwest::Client::builder()
@@ -53,13 +63,22 @@ fn client(max_tls12: bool) -> Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-fn concrete(path: &str) -> String {
-    path.replace("{id}", "rec_00000000000000000000000000000000")
-        .replace(
-            "{grant}",
-            "cvg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        )
-        .replace("{tenant}", "probe")
+/// Judges the certificate the server presents (expired, not yet valid, expiring within 30 days).
+async fn served_certificate(root: &str) -> Option<callvault_server::posture::Finding> {
+    let c = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .tls_info(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .ok()?;
+    let r = c.get(format!("{root}/healthz")).send().await.ok()?;
+    let der = r
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()?
+        .peer_certificate()?;
+    let cert = callvault_server::posture::certificate::validity_of_der(der)?;
+    let now = callvault_server::principal::now();
+    callvault_server::posture::certificate::judge("served at this address", cert, now)
 }
 
 pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
@@ -103,6 +122,10 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
         if !t12 && !t13 {
             expose("info", "no TLS 1.2 or 1.3 handshake succeeded".into());
         }
+        // The certificate's validity, as every client sees it.
+        if let Some(f) = served_certificate(&root).await {
+            expose(f.severity.as_str(), f.explanation);
+        }
     }
     // 3. Every route of the published API, without credentials.
     let mut routes: Vec<(String, String)> = Vec::new();
@@ -118,16 +141,17 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
         }
     }
     for (method, path) in &routes {
-        let u = format!("{root}{}", concrete(path));
+        let u = format!("{root}{}", callvault_server::routes::example_path(path));
         let req = match method.as_str() {
             "get" => c.get(&u),
             "delete" => c.delete(&u),
+            "put" => c.put(&u).body(Vec::new()),
             _ => c.post(&u).json(&serde_json::json!({})),
         };
         if let Ok(r) = req.send().await {
             if r.status() != reqwest::StatusCode::UNAUTHORIZED {
                 expose(
-                    "critical",
+                    severity_of_exposed(path),
                     format!(
                         "{} {path} answered {} without credentials",
                         method.to_uppercase(),
@@ -150,7 +174,7 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
                     "content"
                 };
                 expose(
-                    "critical",
+                    severity_of_exposed(p),
                     format!("GET {p} serves {what} without credentials ({status})"),
                 );
             }

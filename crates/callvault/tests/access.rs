@@ -11,21 +11,13 @@ use common::*;
 use serde_json::json;
 
 /// A concrete URL for a route path: parameters become well-formed but unknown ids.
-fn concrete(path: &str) -> String {
-    path.replace("{id}", "rec_00000000000000000000000000000000")
-        .replace(
-            "{grant}",
-            "cvg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        )
-        .replace("{tenant}", "no-such-tenant")
-}
-
 fn request(c: &reqwest::Client, s: &Server, method: &str, path: &str) -> reqwest::RequestBuilder {
-    let url = s.url(&concrete(path));
+    let url = s.url(&callvault_server::routes::example_path(path));
     match method {
         "get" => c.get(url),
         "post" => c.post(url).json(&json!({})),
         "delete" => c.delete(url),
+        "put" => c.put(url).body(vec![0u8; 16]),
         other => panic!("route table uses method {other}; teach this test"),
     }
 }
@@ -285,4 +277,33 @@ async fn cross_tenant_access_is_denied() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// A presented credential is never ignored: a bad Authorization header next to a valid session
+/// cookie is refused, not quietly replaced by the cookie (found by schemathesis' ignored-auth check).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_authorization_header_is_not_rescued_by_a_session_cookie() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    let ok = admin
+        .client
+        .get(s.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    for bad in [
+        "Bearer cvt_not-a-real-token",
+        "Basic YWRtaW46YWRtaW4=",
+        "garbage",
+    ] {
+        let r = admin
+            .client
+            .get(s.url("/api/v1/users"))
+            .header("authorization", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{bad}");
+    }
 }

@@ -156,6 +156,33 @@ async fn audit_verify_detects_edit_delete_reorder() {
             "{what}: {text}"
         );
     }
+
+    // Posture remembers the last verification: intact is quiet, broken is a high finding.
+    let audit_findings = |root: &Path| -> Vec<(String, String)> {
+        let out = cli(root, &[], &["doctor", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"].as_str().unwrap().starts_with("audit_"))
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().into(),
+                    f["severity"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(audit_findings(root), vec![]);
+    rusqlite::Connection::open(data_dir(root).join("metadata.sqlite"))
+        .unwrap()
+        .execute_batch(tampers[0].1)
+        .unwrap();
+    assert_eq!(verify(root).0, 2);
+    assert_eq!(
+        audit_findings(root),
+        vec![("audit_chain_broken".to_string(), "high".to_string())]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,6 +25,16 @@ async fn ingest_only_node_accepts_uploads_and_reads_nothing() {
     let ingest = Server::start_in(dir, &[("CALLVAULT_MODE", "ingest")]);
     let audio = testgen::wav(Codec::Mulaw, 2, 8000, 16_000, 21);
     let id = ingest.upload_ok(&rec, &audio, meta("+46703333333")).await;
+    // A live call journals and finishes on the ingest node too; it cannot be assembled there.
+    let live_rec = live::Recorder::new(&ingest, &rec);
+    let live_id = live_rec.open().await;
+    let mut sent = std::collections::BTreeMap::new();
+    for seq in 0..5 {
+        let c = live::chunk(8, seq, live::FRAME);
+        live_rec.put_ok(&live_id, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    assert_eq!(live_rec.finish(&live_id, None).await["state"], "finished");
     let c = ingest.client();
     for (method, path) in [
         ("post", "/api/v1/recordings/search".to_string()),
@@ -80,6 +90,20 @@ async fn ingest_only_node_accepts_uploads_and_reads_nothing() {
         .await
         .unwrap();
     assert_eq!(got.as_ref(), audio.as_slice());
+    // The full node assembled the live call the ingest node journaled (at start, unasked).
+    let probe = live::Recorder::new(&full, &rec);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while probe.status(&live_id).await["state"] != "stored" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not assembled: {}",
+            full.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (played, outcome) = live::played(&full, &nurse, &live_id).await;
+    assert_eq!(outcome["complete"], true);
+    assert!(played == live::expected(&sent, 5));
 }
 
 #[tokio::test(flavor = "multi_thread")]

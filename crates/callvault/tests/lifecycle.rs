@@ -477,6 +477,18 @@ async fn a_call_no_policy_covers_is_refused_and_audited() {
     )
     .await;
     assert!(msg.contains("says not to record"), "{msg}");
+    // Live ingest asks the same policy before it opens a call.
+    let live_open = |queue: &'static str| {
+        let mut body = common::live::open_body();
+        body["queue"] = json!(queue);
+        s.client()
+            .post(s.url("/api/v1/live/calls"))
+            .bearer_auth(&rec)
+            .json(&body)
+            .send()
+    };
+    refused(live_open("staff").await.unwrap()).await;
+    ok_json(live_open("triage").await.unwrap(), 201).await;
     s.upload_ok(
         &rec,
         &audio,
@@ -502,7 +514,7 @@ async fn a_call_no_policy_covers_is_refused_and_audited() {
         .json()
         .await
         .unwrap();
-    assert_eq!(entries.as_array().unwrap().len(), 4, "{entries}");
+    assert_eq!(entries.as_array().unwrap().len(), 5, "{entries}");
     let changes: Value = s
         .client()
         .get(s.url("/api/v1/audit?action=policy.recording.set"))

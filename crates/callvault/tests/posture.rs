@@ -44,19 +44,12 @@ async fn accounts_without_a_second_factor_are_reported_until_they_enrol() {
     )
     .await;
 
-    let findings: Vec<Value> = ok_json(
-        admin
-            .client
-            .get(s.url("/api/v1/posture"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await
-    .as_array()
-    .unwrap()
-    .clone();
+    let findings: Vec<Value> = admin
+        .get_json(&s, "/api/v1/posture")
+        .await
+        .as_array()
+        .unwrap()
+        .clone();
     let f = findings
         .iter()
         .find(|f| f["id"] == "users_without_totp")
@@ -81,16 +74,7 @@ async fn accounts_without_a_second_factor_are_reported_until_they_enrol() {
         assert!(std::time::Instant::now() < deadline, "gauge never cleared");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let findings = ok_json(
-        admin
-            .client
-            .get(s.url("/api/v1/posture"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let findings = admin.get_json(&s, "/api/v1/posture").await;
     assert!(
         !findings
             .as_array()
@@ -101,15 +85,8 @@ async fn accounts_without_a_second_factor_are_reported_until_they_enrol() {
     );
 
     // Each change is on the record.
-    let changes: Vec<Value> = s
-        .client()
-        .get(s.url("/api/v1/audit?action=posture.change"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(changes.len() >= 2, "{changes:?}");
+    let changes = s
+        .bearer_json(&auditor, "/api/v1/audit?action=posture.change")
+        .await;
+    assert!(changes.as_array().unwrap().len() >= 2, "{changes:?}");
 }

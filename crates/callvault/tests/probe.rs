@@ -7,22 +7,11 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::Command;
-
-fn probe(url: &str) -> (i32, serde_json::Value) {
-    let out = Command::new(BIN)
-        .args(["probe", "--json", url])
-        .env_remove("CALLVAULT_CONFIG")
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    (out.status.code().unwrap_or(-1), v)
-}
 
 #[test]
 fn a_callvault_server_exposes_nothing() {
     let s = Server::start();
-    let (code, report) = probe(&s.base);
+    let (code, report) = probe(&s.base, None);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["exposed"], false);
     assert!(
@@ -56,7 +45,7 @@ fn exposed_nas() -> String {
 
 #[test]
 fn an_open_store_like_the_1177_box_is_reported() {
-    let (code, report) = probe(&exposed_nas());
+    let (code, report) = probe(&exposed_nas(), None);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["exposed"], true);
     let findings: Vec<String> = report["findings"]

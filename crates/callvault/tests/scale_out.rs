@@ -238,3 +238,68 @@ async fn two_nodes_on_one_database_are_one_system() {
         );
     }
 }
+
+/// An acknowledged chunk survives the loss of the node that acknowledged it: node A takes the
+/// first half of a live call and is killed with SIGKILL; the recorder asks node B where to
+/// resume, sends the rest there and finishes; the recording plays back sample-exact. The
+/// journal lives in the shared database, and B adds its own journal key to the call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
+    use common::live::*;
+    use std::collections::BTreeMap;
+    let db = pg::fresh_db().await;
+    let s3 = Garage::start();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(shared.path().join("tls")).unwrap();
+    let env = shared_env(shared.path(), &db, &s3);
+    let env_no_tls: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("CALLVAULT_TLS__"))
+        .cloned()
+        .collect();
+    let a = start_node(&env_no_tls, &s3, 0);
+    for f in ["cert.pem", "key.pem"] {
+        std::fs::copy(
+            a.data().join("tls").join(f),
+            shared.path().join("tls").join(f),
+        )
+        .unwrap();
+    }
+    let b = start_node(&env, &s3, 1);
+    let admin = a.admin().await;
+    a.tenant(&admin, "region-skane").await;
+    let token = a.token(&admin, "recorder", Some("region-skane")).await;
+    let nurse = a
+        .user(&admin, "nurse", "listener", Some("region-skane"))
+        .await;
+
+    let on_a = Recorder::new(&a, &token);
+    let id = on_a.open().await;
+    let mut sent = BTreeMap::new();
+    for seq in 0..12 {
+        let c = chunk(7, seq, FRAME);
+        on_a.put_ok(&id, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    drop(a.stop()); // SIGKILL: node A is gone
+
+    let on_b = Recorder::new(&b, &token);
+    let st = on_b.status(&id).await;
+    assert_eq!(
+        st["acked_through"], 12,
+        "B sees everything A acknowledged: {st}"
+    );
+    for seq in 12..25 {
+        let c = chunk(7, seq, FRAME);
+        on_b.put_ok(&id, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    assert_eq!(on_b.finish(&id, None).await["state"], "stored");
+    let (audio, live) = played(&b, &nurse, &id).await;
+    assert_eq!(live["complete"], true);
+    assert_eq!(live["gaps"], json!([]));
+    assert!(
+        audio == expected(&sent, 25),
+        "the recording is intact across both nodes"
+    );
+}

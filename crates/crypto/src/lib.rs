@@ -5,6 +5,8 @@
 //!   └─ seals each tenant's age X25519 identity, its caller-number hash key, the audit signing key
 //!        └─ tenant recipient (public) wraps one random file key per recording (age)
 //!             └─ file key encrypts the recording (age STREAM, ChaCha20-Poly1305, 64 KiB chunks)
+//!        └─ tenant recipient also wraps one journal key per node and live call (age)
+//!             └─ journal key seals each acknowledged chunk (XChaCha20-Poly1305)
 //! ```
 //!
 //! This crate owns every cryptographic construction callvault uses, and invents none: recordings
@@ -13,13 +15,16 @@
 //! It knows nothing of HTTP, SQL or where bytes are stored.
 #![forbid(unsafe_code)]
 
+mod aead;
 mod error;
+mod journal;
 mod master;
 mod pseudonym;
 mod recording;
 mod tenant;
 
 pub use error::CryptoError;
+pub use journal::{CHUNK_OVERHEAD, JournalKey};
 pub use master::{KeyProvider, SealContext, generate_key_file};
 pub use pseudonym::CallerHashKey;
 pub use recording::{

@@ -5,11 +5,10 @@
 //! swapped in as another tenant's, or as the audit signing key.
 
 use crate::CryptoError;
+use crate::aead::{open_with, seal_with};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::fs;
@@ -21,9 +20,6 @@ use zeroize::Zeroizing;
 
 const PLAIN_MAGIC: &str = "callvault-master-key-v1";
 const SEALED_MAGIC: &str = "callvault-master-key-v1-argon2id";
-/// Version byte in front of everything sealed under the master key.
-const SEALED_V1: u8 = 1;
-const NONCE_LEN: usize = 24;
 /// argon2id parameters for the passphrase (RFC 9106 second recommendation, 64 MiB).
 const KDF_M_KIB: u32 = 65536;
 const KDF_T: u32 = 3;
@@ -154,48 +150,6 @@ impl Provider for FileProvider {
     fn open(&self, ctx: &SealContext, sealed: &[u8]) -> Result<SecretBox<Vec<u8>>, CryptoError> {
         open_with(&self.key, ctx.0.as_bytes(), sealed)
     }
-}
-
-/// `0x01 || nonce(24) || XChaCha20-Poly1305(key, nonce, plaintext, aad)`.
-fn seal_with(
-    key: &SecretBox<[u8; 32]>,
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    let cipher = XChaCha20Poly1305::new(key.expose_secret().into());
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ct = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| CryptoError::Integrity)?;
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
-    out.push(SEALED_V1);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
-}
-
-fn open_with(
-    key: &SecretBox<[u8; 32]>,
-    aad: &[u8],
-    sealed: &[u8],
-) -> Result<SecretBox<Vec<u8>>, CryptoError> {
-    let (&version, rest) = sealed.split_first().ok_or(CryptoError::Integrity)?;
-    if version != SEALED_V1 || rest.len() < NONCE_LEN {
-        return Err(CryptoError::Integrity);
-    }
-    let (nonce, ct) = rest.split_at(NONCE_LEN);
-    let cipher = XChaCha20Poly1305::new(key.expose_secret().into());
-    cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-        .map(|pt| SecretBox::new(Box::new(pt)))
-        .map_err(|_| CryptoError::Integrity)
 }
 
 /// Creates a new master key file with mode 0600; never overwrites an existing file.

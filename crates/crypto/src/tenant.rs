@@ -73,4 +73,9 @@ impl TenantIdentity {
     pub(crate) fn inner(&self) -> &age::x25519::Identity {
         &self.0
     }
+
+    #[cfg(test)]
+    pub(crate) fn generate_unsealed_for_tests() -> Self {
+        Self(age::x25519::Identity::generate())
+    }
 }

@@ -16,6 +16,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The lease that decides which node signs checkpoints.
 pub const CHECKPOINT_LEASE: &str = "audit-checkpoint";
+/// The lease that decides which node verifies the chain periodically.
+const VERIFY_LEASE: &str = "audit-verify";
 
 /// Most entries committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -182,6 +184,55 @@ pub async fn checkpoint_now(
     Ok(Some(cp))
 }
 
+/// The settings key under which the latest verification's outcome is kept for posture.
+const LAST_VERIFICATION: &str = "audit.last_verification";
+
+/// When the whole chain was last verified, and whether it was intact.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LastVerification {
+    /// Unix seconds.
+    pub at: i64,
+    pub intact: bool,
+}
+
+pub async fn last_verification(
+    store: &MetadataStore,
+) -> Result<Option<LastVerification>, callvault_store::StoreError> {
+    Ok(store
+        .get_setting(LAST_VERIFICATION)
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok()))
+}
+
+/// Verifies the chain every `every` on the node that holds the checkpoint lease, so that a
+/// broken chain is noticed without anyone asking (posture reports the outcome).
+pub fn start_verifier(
+    store: MetadataStore,
+    key: ed25519_dalek::VerifyingKey,
+    sink: FileSink,
+    every: Duration,
+) {
+    let node = format!("verify-{}", hex::encode(rand::random::<[u8; 8]>()));
+    tokio::spawn(async move {
+        loop {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let ttl = i64::try_from(every.as_secs())
+                .unwrap_or(i64::MAX / 4)
+                .max(1);
+            if let Ok(true) = store.try_lease(VERIFY_LEASE, &node, now, ttl).await {
+                match verify_all(&store, key, &sink).await {
+                    Ok(Verification::Intact(_)) => {}
+                    Ok(Verification::Broken(f)) => {
+                        tracing::error!(finding = %f, "the audit chain does not verify");
+                    }
+                    Err(e) => tracing::error!(error = %e, "audit verification failed to run"),
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
 /// Outcome of a full verification: the report, or the first problem found.
 pub enum Verification {
     Intact(callvault_audit::Report),
@@ -212,12 +263,27 @@ pub async fn verify_all(
         after = last.seq;
         for e in &page {
             if let Err(f) = v.push(e) {
+                record_outcome(store, false).await?;
                 return Ok(Verification::Broken(f));
             }
         }
     }
-    Ok(match v.finish() {
+    let outcome = match v.finish() {
         Ok(r) => Verification::Intact(r),
         Err(f) => Verification::Broken(f),
-    })
+    };
+    record_outcome(store, matches!(outcome, Verification::Intact(_))).await?;
+    Ok(outcome)
+}
+
+async fn record_outcome(store: &MetadataStore, intact: bool) -> Result<(), String> {
+    let last = LastVerification {
+        at: OffsetDateTime::now_utc().unix_timestamp(),
+        intact,
+    };
+    let bytes = serde_json::to_vec(&last).map_err(|e| e.to_string())?;
+    store
+        .put_setting(LAST_VERIFICATION, &bytes)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -4,7 +4,6 @@
 
 use crate::audit_log::{AuditLog, Event};
 use crate::config::{Config, ENV_PASSPHRASE, Mode};
-use crate::metrics::Metrics;
 use crate::provisioning;
 use crate::state::{AppState, Inner, Keys};
 use callvault_audit::sink::FileSink;
@@ -155,14 +154,23 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         first_admin = Some((name, secret));
     }
 
+    let metrics = crate::metrics::SharedMetrics::default();
+    let live = crate::live::LiveCalls::start(
+        meta.clone(),
+        blobs.clone(),
+        audit.clone(),
+        metrics.clone(),
+        cfg.live.limits(),
+    );
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         meta,
         blobs,
         keys,
         audit,
-        metrics: Metrics::default(),
         clock: crate::clock::Clock::System,
+        live,
+        metrics,
         posture: Default::default(),
     });
     Ok(Bootstrapped {
@@ -173,12 +181,14 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
 }
 
 /// Starts the periodic jobs: the posture check (every node), and on full nodes the checkpoint
-/// signer and the retention job (each run by one node of the deployment, the lease holder).
+/// signer, the chain verifier and the retention job (each run by one node of the deployment, the
+/// lease holder).
 pub fn start_background(b: &Bootstrapped) {
     crate::posture::start_periodic(b.state.clone());
     if b.state.keys.is_some() {
         crate::lifecycle::retention::start_job(b.state.clone());
     }
+    crate::live::start_sweeper(b.state.clone());
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(
@@ -186,6 +196,12 @@ pub fn start_background(b: &Bootstrapped) {
             sk.clone(),
             FileSink::new(st.cfg.sink_path()),
             Duration::from_secs(st.cfg.audit.checkpoint_interval_secs),
+        );
+        crate::audit_log::start_verifier(
+            st.meta.clone(),
+            sk.verifying_key(),
+            FileSink::new(st.cfg.sink_path()),
+            Duration::from_secs(st.cfg.audit.verify_interval_secs),
         );
     }
 }

@@ -31,6 +31,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub posture: PostureConfig,
     pub retention: RetentionConfig,
+    pub live: LiveConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,16 +52,54 @@ impl Default for RetentionConfig {
     }
 }
 
+/// Live ingest (docs/live-ingest.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// A call whose recorder sent nothing for this long is finalised as incomplete.
+    pub idle_timeout_secs: i64,
+    /// How many chunks beyond the newest acknowledged one a chunk may be (out-of-order window).
+    pub window_chunks: u64,
+    /// The longest call recorded; chunks beyond it are refused.
+    pub max_call_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 120,
+            window_chunks: 256,
+            max_call_secs: 4 * 3600,
+        }
+    }
+}
+
+impl LiveConfig {
+    pub fn limits(&self) -> crate::live::LiveLimits {
+        crate::live::LiveLimits {
+            window: self.window_chunks,
+            max_call_secs: self.max_call_secs,
+            idle_timeout_secs: self.idle_timeout_secs,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PostureConfig {
     /// How often the server re-runs its posture checks.
     pub interval_secs: u64,
+    /// A build older than this is reported as outdated software (the 1177 box ran software
+    /// nobody had updated in years).
+    pub max_software_age_days: u64,
 }
 
 impl Default for PostureConfig {
     fn default() -> Self {
-        Self { interval_secs: 300 }
+        Self {
+            interval_secs: 300,
+            max_software_age_days: 180,
+        }
     }
 }
 
@@ -81,6 +120,21 @@ pub struct ServerConfig {
     pub max_upload_bytes: usize,
     /// Time allowed to receive a request and produce the response headers.
     pub request_timeout_secs: u64,
+    /// TEST-ONLY misconfiguration: `/metrics` answers without credentials. Exists only in debug
+    /// builds, so the posture tests can prove that doctor, the periodic check and `probe` catch
+    /// an exposed route; a release build rejects the key as unknown.
+    #[cfg(debug_assertions)]
+    pub insecure_test_public_metrics: bool,
+}
+
+impl ServerConfig {
+    /// Whether `/metrics` answers without credentials (never, in a release build).
+    pub fn metrics_public(&self) -> bool {
+        #[cfg(debug_assertions)]
+        return self.insecure_test_public_metrics;
+        #[cfg(not(debug_assertions))]
+        false
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,6 +199,9 @@ pub struct AuditConfig {
     /// External sink for signed checkpoints: a file that should live on another mount or host,
     /// so a rewrite of the whole database is still detected. Default: `<data_dir>/../callvault-audit-sink.jsonl`.
     pub sink_file: Option<PathBuf>,
+    /// How often the server verifies the whole chain on its own (one node of a deployment, the
+    /// holder of the checkpoint lease). Posture reports a chain not verified for twice this long.
+    pub verify_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +242,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             posture: PostureConfig::default(),
             retention: RetentionConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -196,6 +254,8 @@ impl Default for ServerConfig {
             insecure_plaintext: false,
             max_upload_bytes: 512 << 20,
             request_timeout_secs: 300,
+            #[cfg(debug_assertions)]
+            insecure_test_public_metrics: false,
         }
     }
 }
@@ -241,6 +301,7 @@ impl Default for AuditConfig {
             checkpoint_every: 1000,
             checkpoint_interval_secs: 60,
             sink_file: None,
+            verify_interval_secs: 86_400,
         }
     }
 }
@@ -280,14 +341,31 @@ pub enum ConfigError {
     },
     #[error("config: {0}")]
     Parse(String),
-    #[error("{0}")]
-    Unsafe(String),
+    /// A combination that would make the deployment unsafe or unusable; `id` names the rule
+    /// (posture reports it under that id).
+    #[error("{message}")]
+    Unsafe { id: &'static str, message: String },
+}
+
+fn refuse(id: &'static str, message: String) -> ConfigError {
+    ConfigError::Unsafe { id, message }
 }
 
 impl Config {
     /// Loads `file` (if given, else `$CALLVAULT_CONFIG`, else defaults), overlays `CALLVAULT_…`
     /// variables from `env`, and validates.
     pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let cfg = Self::parse(file, env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Like [`Config::load`] without validation: for `doctor`, which reports an unsafe
+    /// configuration as a finding instead of refusing to look at it.
+    pub fn parse(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -321,7 +399,6 @@ impl Config {
         let cfg: Config = table
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
-        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -329,27 +406,32 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let listen = self.server.listen;
         if self.server.insecure_plaintext && !listen.ip().is_loopback() {
-            return Err(ConfigError::Unsafe(format!(
-                "`server.listen = {listen}` needs TLS: remove `server.insecure_plaintext` and set `tls.cert` and `tls.key` \
+            return Err(refuse(
+                "plaintext_beyond_loopback",
+                format!(
+                    "`server.listen = {listen}` needs TLS: remove `server.insecure_plaintext` and set `tls.cert` and `tls.key` \
                  (or leave them unset and `callvault init` generates a certificate), or listen on 127.0.0.1 only"
-            )));
+                ),
+            ));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(ConfigError::Unsafe(
+            return Err(refuse(
+                "config_invalid",
                 "set both `tls.cert` and `tls.key`, or neither".into(),
             ));
         }
         match (self.metadata.backend.as_str(), &self.metadata.url) {
             ("sqlite", _) | ("postgres", Some(_)) => {}
             ("postgres", None) => {
-                return Err(ConfigError::Unsafe(
+                return Err(refuse("config_invalid", 
                     "`metadata.backend = postgres` needs `metadata.url`: set CALLVAULT_METADATA__URL=postgres://user:pass@host/db".into(),
                 ));
             }
             (other, _) => {
-                return Err(ConfigError::Unsafe(format!(
-                    "`metadata.backend = {other}` is unknown: use sqlite or postgres"
-                )));
+                return Err(refuse(
+                    "config_invalid",
+                    format!("`metadata.backend = {other}` is unknown: use sqlite or postgres"),
+                ));
             }
         }
         let b = &self.blobs;
@@ -360,7 +442,7 @@ impl Config {
                 || b.access_key_id.is_none()
                 || b.secret_access_key.is_none() =>
             {
-                return Err(ConfigError::Unsafe(
+                return Err(refuse("config_invalid", 
                     "`blobs.backend = s3` needs `blobs.endpoint`, `blobs.bucket`, `blobs.access_key_id` and `blobs.secret_access_key` \
                      (e.g. CALLVAULT_BLOBS__SECRET_ACCESS_KEY)"
                         .into(),
@@ -368,27 +450,35 @@ impl Config {
             }
             "s3" => {}
             other => {
-                return Err(ConfigError::Unsafe(format!(
-                    "`blobs.backend = {other}` is unknown: use local or s3"
-                )));
+                return Err(refuse(
+                    "config_invalid",
+                    format!("`blobs.backend = {other}` is unknown: use local or s3"),
+                ));
             }
         }
         if self.keys.provider != "file" {
-            return Err(ConfigError::Unsafe(format!(
-                "`keys.provider = {}` is not available in this build; use `file`",
-                self.keys.provider
-            )));
+            return Err(refuse(
+                "config_invalid",
+                format!(
+                    "`keys.provider = {}` is not available in this build; use `file`",
+                    self.keys.provider
+                ),
+            ));
         }
         if self.mode == Mode::Full && is_within(&self.keys.master_key_file, &self.data_dir) {
-            return Err(ConfigError::Unsafe(format!(
-                "`keys.master_key_file = {}` is inside the data directory {}: a copy of the data dir would carry its own key. \
+            return Err(refuse(
+                "master_key_in_data_dir",
+                format!(
+                    "`keys.master_key_file = {}` is inside the data directory {}: a copy of the data dir would carry its own key. \
                  Put the key file elsewhere, e.g. /etc/callvault/master.key",
-                self.keys.master_key_file.display(),
-                self.data_dir.display()
-            )));
+                    self.keys.master_key_file.display(),
+                    self.data_dir.display()
+                ),
+            ));
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
-            return Err(ConfigError::Unsafe(
+            return Err(refuse(
+                "config_invalid",
                 "`audit.checkpoint_every` and `audit.checkpoint_interval_secs` must be at least 1"
                     .into(),
             ));
@@ -396,18 +486,37 @@ impl Config {
         if self.session.idle_timeout_secs <= 0
             || self.session.absolute_timeout_secs < self.session.idle_timeout_secs
         {
-            return Err(ConfigError::Unsafe(
+            return Err(refuse(
+                "config_invalid",
                 "session timeouts must be positive and the absolute one at least the idle one"
                     .into(),
             ));
         }
+        if self.audit.verify_interval_secs == 0 || self.posture.max_software_age_days == 0 {
+            return Err(refuse(
+                "config_invalid",
+                "`audit.verify_interval_secs` and `posture.max_software_age_days` must be at least 1"
+                    .into(),
+            ));
+        }
         if self.posture.interval_secs == 0 {
-            return Err(ConfigError::Unsafe(
+            return Err(refuse(
+                "config_invalid",
                 "`posture.interval_secs` must be at least 1".into(),
             ));
         }
+        if !(1..=86_400).contains(&self.live.idle_timeout_secs)
+            || !(1..=100_000).contains(&self.live.window_chunks)
+            || !(60..=86_400).contains(&self.live.max_call_secs)
+        {
+            return Err(refuse(
+                "config_invalid",
+                "`live.idle_timeout_secs` must be 1 to 86400, `live.window_chunks` 1 to 100000 and `live.max_call_secs` 60 to 86400".into(),
+            ));
+        }
         if !(30..=3600).contains(&self.grants.ttl_secs) {
-            return Err(ConfigError::Unsafe(
+            return Err(refuse(
+                "config_invalid",
                 "`grants.ttl_secs` must be between 30 and 3600".into(),
             ));
         }

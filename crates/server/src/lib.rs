@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
+pub mod live;
 pub mod metrics;
 pub mod posture;
 pub mod principal;

@@ -17,7 +17,14 @@ pub struct Metrics {
     pub retention_runs: AtomicU64,
     pub recordings_erased: AtomicU64,
     pub blobs_deleted: AtomicU64,
+    /// Live chunks acknowledged (stored durably, duplicates included).
+    pub live_chunks: AtomicU64,
+    /// Live calls assembled into recordings by this node.
+    pub live_stored: AtomicU64,
 }
+
+/// Shared with `LiveCalls`, which counts for every protocol that uses it.
+pub type SharedMetrics = std::sync::Arc<Metrics>;
 
 impl Metrics {
     pub fn count_status(&self, status: u16) {
@@ -84,6 +91,16 @@ impl Metrics {
                 "callvault_erased_blobs_deleted_total",
                 "payload blobs of erased recordings deleted",
                 &self.blobs_deleted,
+            ),
+            (
+                "callvault_live_chunks_acked_total",
+                "live chunks acknowledged durable",
+                &self.live_chunks,
+            ),
+            (
+                "callvault_live_calls_stored_total",
+                "live calls assembled into recordings",
+                &self.live_stored,
             ),
         ] {
             let _ = writeln!(

@@ -3,7 +3,10 @@
 //! the server (metrics `callvault_posture_findings{severity}`, an audit entry when the findings
 //! change) and on demand for admins (`GET /api/v1/posture`).
 
-use crate::config::{Config, Mode};
+pub mod certificate;
+mod freshness;
+
+use crate::config::{Config, ConfigError, Mode};
 use callvault_store::MetadataStore;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
@@ -55,9 +58,41 @@ fn mode(p: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// Checks of configuration and files: what `serve` can see before it opens anything.
 pub fn static_checks(cfg: &Config) -> Vec<Finding> {
     let mut f = Vec::new();
+    // The rules `Config::load` enforces, reported rather than refused (doctor looks at any config).
+    if let Err(ConfigError::Unsafe { id, message }) = cfg.validate() {
+        f.push(Finding {
+            id,
+            severity: Severity::Critical,
+            explanation: message,
+            fix: "change the configuration as the explanation says; `serve` refuses to start until then".into(),
+        });
+    }
+    if cfg.server.metrics_public() {
+        f.push(Finding {
+            id: "metrics_unauthenticated",
+            severity: Severity::High,
+            explanation: "/metrics answers without credentials (server.insecure_test_public_metrics, a test-only switch): anyone who reaches the port learns recording counts and posture findings".into(),
+            fix: "remove server.insecure_test_public_metrics; give Prometheus a token (docs/operations.md)".into(),
+        });
+    }
+    let now = unix_now();
+    if !cfg.server.insecure_plaintext {
+        let (cert, _) = cfg.tls_paths();
+        let shown = cert.display().to_string();
+        f.extend(certificate::validity(&cert).and_then(|v| certificate::judge(&shown, v, now)));
+    }
+    f.extend(freshness::software_age(
+        freshness::source_epoch(),
+        now,
+        cfg.posture.max_software_age_days,
+    ));
     let key = &cfg.keys.master_key_file;
     match mode(key) {
         None if cfg.mode == Mode::Full => f.push(Finding {
@@ -177,12 +212,22 @@ pub fn static_checks(cfg: &Config) -> Vec<Finding> {
     f
 }
 
-/// Checks of what is stored: accounts and tokens.
+/// Checks of what is stored: accounts, tokens, the audit chain's last verification.
 pub async fn live_checks(
+    cfg: &Config,
     meta: &MetadataStore,
     now: i64,
 ) -> Result<Vec<Finding>, callvault_store::StoreError> {
     let mut f = Vec::new();
+    let last = crate::audit_log::last_verification(meta).await?;
+    let first_entry = meta.audit_range(0, 1).await?;
+    let since = first_entry.first().map(|e| e.entry.time.unix_timestamp());
+    f.extend(freshness::audit_verification(
+        last.as_ref(),
+        since,
+        now,
+        cfg.audit.verify_interval_secs,
+    ));
     let users = meta.list_users(None).await?;
     let without: Vec<_> = users
         .iter()
@@ -241,7 +286,7 @@ pub fn counts(findings: &[Finding]) -> [(Severity, usize); 5] {
 /// Everything: configuration, files and stored state.
 pub async fn all(st: &crate::state::AppState) -> Result<Vec<Finding>, callvault_store::StoreError> {
     let mut f = static_checks(&st.cfg);
-    f.extend(live_checks(&st.meta, crate::principal::now()).await?);
+    f.extend(live_checks(&st.cfg, &st.meta, crate::principal::now()).await?);
     f.sort_by_key(|x| std::cmp::Reverse(x.severity));
     Ok(f)
 }

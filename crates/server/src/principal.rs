@@ -130,7 +130,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let client = client_of(parts);
-        if let Some(presented) = bearer(parts) {
+        // A presented credential is never ignored: an Authorization header that is not a valid
+        // bearer token is refused, not skipped in favour of a session cookie.
+        if parts.headers.contains_key(http::header::AUTHORIZATION) {
+            let presented = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
             let hash =
                 token::hash(Kind::Api, presented).map_err(|_| ApiError::unauthenticated())?;
             let tok = match st.meta.get_token_by_hash(&hash.0).await {

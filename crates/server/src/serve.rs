@@ -127,11 +127,19 @@ pub async fn serve(b: Bootstrapped, ready: impl FnOnce(SocketAddr, bool)) -> Res
                 Some(acceptor) => {
                     match tokio::time::timeout(Duration::from_secs(20), acceptor.accept(tcp)).await
                     {
-                        Ok(Ok(stream)) => builder.serve_connection(TokioIo::new(stream), svc).await,
+                        Ok(Ok(stream)) => {
+                            builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                                .await
+                        }
                         _ => return,
                     }
                 }
-                None => builder.serve_connection(TokioIo::new(tcp), svc).await,
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(tcp), svc)
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection closed with error");

@@ -5,7 +5,6 @@ use crate::audit_log::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use callvault_core::TenantId;
 use callvault_crypto::{CallerHashKey, KeyProvider, TenantIdentity, TenantRecipient};
 use callvault_store::{BlobStore, MetadataStore};
@@ -23,9 +22,11 @@ pub struct Inner {
     pub blobs: BlobStore,
     pub keys: Option<Keys>,
     pub audit: AuditLog,
-    pub metrics: Metrics,
     /// Time as retention and holds see it; `System` in every server.
     pub clock: Clock,
+    /// Calls being recorded live; the API every live protocol uses.
+    pub live: crate::live::LiveCalls,
+    pub metrics: crate::metrics::SharedMetrics,
     /// The findings of the last periodic posture check.
     pub posture: Mutex<Vec<crate::posture::Finding>>,
 }

@@ -148,6 +148,9 @@ pub trait MetaBackend: Sealed + Send + Sync {
     /// Stores `value` unless the key already exists; returns the value now stored, so that
     /// concurrent initialisers agree on one.
     async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Stores `value`, replacing what was there (for values that record the latest state, such
+    /// as when the audit chain was last verified).
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
     // --- tenants and their keys ---
     /// Creates a tenant with its first (active) key in one transaction.
@@ -310,6 +313,59 @@ pub trait MetaBackend: Sealed + Send + Sync {
         since: i64,
         now: i64,
     ) -> Result<TenantStats, StoreError>;
+
+    // --- live calls: the encrypted journal of calls in progress ---
+    /// Creates a live call (state `Open`) with its first journal key, in one transaction.
+    async fn create_live_call(&self, call: &LiveCall, key: &LiveKey) -> Result<(), StoreError>;
+    /// The call if it exists and belongs to `tenant`, else `NotFound`.
+    async fn get_live_call(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<LiveCall, StoreError>;
+    /// Adds another node's journal key; `Conflict` if `key_no` is taken for the call.
+    async fn add_live_key(&self, key: &LiveKey) -> Result<(), StoreError>;
+    async fn live_keys(&self, call: &RecordingId) -> Result<Vec<LiveKey>, StoreError>;
+    /// Stores chunks of any number of calls in one durable transaction (the group commit behind
+    /// every acknowledgement), each only while its call is `Open`; the first chunk stored under
+    /// a sequence number stays. Refreshes `updated_at` of every call that got a chunk. One
+    /// outcome per chunk, in order.
+    async fn append_live_chunks(
+        &self,
+        chunks: &[LiveChunk],
+        now: i64,
+    ) -> Result<Vec<ChunkOutcome>, StoreError>;
+    /// Sequence numbers of the call's stored chunks, ascending.
+    async fn live_chunk_seqs(&self, call: &RecordingId) -> Result<Vec<u64>, StoreError>;
+    /// Stored chunks with `seq >= from`, ascending, at most `limit`.
+    async fn live_chunks(
+        &self,
+        call: &RecordingId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<LiveChunk>, StoreError>;
+    /// Moves the call from `from` to `to` if it is in `from` (true), else changes nothing
+    /// (false). `total_chunks`, when given, is recorded too.
+    async fn set_live_state(
+        &self,
+        id: &RecordingId,
+        from: LiveState,
+        to: LiveState,
+        total_chunks: Option<u64>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Calls of every tenant in `state` last updated before `before`, oldest first: the work
+    /// list of idle finalisation and assembly.
+    async fn live_calls_in_state(
+        &self,
+        state: LiveState,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<LiveCall>, StoreError>;
+    /// In one transaction: inserts the recording assembled from a `Finished` or `Incomplete`
+    /// call, marks the call `Stored` with its `gaps`, and deletes its chunks and keys.
+    /// `Conflict` if the call is not waiting to be stored (another node stored it first).
+    async fn store_live_call(&self, rec: &Recording, gaps: &str) -> Result<(), StoreError>;
 
     // --- leases ---
     /// Takes or renews the lease `name` for `holder` until `now + ttl_secs`. True if `holder`

@@ -290,3 +290,89 @@ pub struct TenantStats {
     pub active_holds: u64,
     pub erased_in_period: u64,
 }
+
+/// Where a live call is in its life. `Open` takes chunks; `Finished` (the recorder said so) and
+/// `Incomplete` (idle too long, or the recorder gave up) wait to be assembled into a recording;
+/// `Stored` means the recording exists and the journal rows are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveState {
+    Open,
+    Finished,
+    Incomplete,
+    Stored,
+}
+
+impl LiveState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Finished => "finished",
+            Self::Incomplete => "incomplete",
+            Self::Stored => "stored",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::Finished, Self::Incomplete, Self::Stored]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// A call being recorded live; its id becomes the recording's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCall {
+    pub id: RecordingId,
+    pub tenant: TenantId,
+    /// Tenant key generation the journal keys are wrapped to.
+    pub key_id: i64,
+    /// `pcmu`, `pcma` or `pcm16`.
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// Every chunk but the last carries exactly this many bytes of audio.
+    pub frame_bytes: u32,
+    pub started_at: i64,
+    pub direction: Direction,
+    pub caller_hash: Option<[u8; 32]>,
+    pub caller_enc: Option<Vec<u8>>,
+    pub agent_id: Option<String>,
+    pub queue: Option<String>,
+    pub external_call_id: Option<String>,
+    pub state: LiveState,
+    /// How many chunks the recorder said it sent, when it finished.
+    pub total_chunks: Option<u64>,
+    /// Set when stored: how the call ended, as JSON
+    /// `{"complete": bool, "chunks": n, "gaps": [[first, last], …]}` (missing chunk ranges).
+    pub gaps: Option<String>,
+    /// Last chunk or state change (unix seconds); idle finalisation reads it.
+    pub updated_at: i64,
+    pub created_at: i64,
+}
+
+/// One node's journal key for a call, wrapped to the tenant as a small age file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveKey {
+    pub call: RecordingId,
+    pub key_no: i64,
+    pub wrapped: Vec<u8>,
+}
+
+/// One acknowledged chunk, sealed under the journal key `key_no`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveChunk {
+    pub call: RecordingId,
+    pub seq: u64,
+    pub key_no: i64,
+    pub sealed: Vec<u8>,
+}
+
+/// What became of one chunk in `append_live_chunks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Stored now.
+    Stored,
+    /// A chunk with this sequence number was already stored; the first one stays.
+    Duplicate,
+    /// The call is not open (finished, finalised or unknown): nothing stored.
+    Closed,
+}

@@ -96,7 +96,7 @@ impl Garage {
                 .cloned()
                 .unwrap_or_else(|| panic!("{k} missing from {root}/env"))
         };
-        Garage {
+        let g = Garage {
             endpoints: get("GARAGE_S3_ENDPOINTS")
                 .split_whitespace()
                 .map(str::to_owned)
@@ -107,7 +107,9 @@ impl Garage {
             secret_access_key: get("GARAGE_SECRET_ACCESS_KEY"),
             stopped: vec![false; 3],
             dir,
-        }
+        };
+        g.wait_writable(&g.bucket);
+        g
     }
 
     fn root(&self) -> &str {
@@ -122,6 +124,63 @@ impl Garage {
             "creating bucket {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        self.wait_writable(name);
+    }
+
+    /// Waits until every node accepts a signed write to `bucket`. Garage grants the key its
+    /// permission on one node and spreads it to the others a moment later; until then a node
+    /// answers 403, which a test would take for a bug in the adapter.
+    fn wait_writable(&self, bucket: &str) {
+        use object_store::ObjectStoreExt;
+        // object_store's HTTP client needs a rustls provider even for plain-HTTP endpoints.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stores: Vec<_> = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                object_store::aws::AmazonS3Builder::new()
+                    .with_endpoint(e)
+                    .with_allow_http(true)
+                    .with_region(&self.region)
+                    .with_bucket_name(bucket)
+                    .with_access_key_id(&self.access_key_id)
+                    .with_secret_access_key(&self.secret_access_key)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        // Own thread and runtime: callers may already be inside a tokio runtime.
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let probe = object_store::path::Path::from("_callvault/probe/testkit-writable");
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                    for (i, s) in stores.iter().enumerate() {
+                        loop {
+                            match s
+                                .put(&probe, object_store::PutPayload::from_static(b"ok"))
+                                .await
+                            {
+                                Ok(_) => break,
+                                Err(e) if std::time::Instant::now() > deadline => panic!(
+                                    "node {} never accepted a write to bucket {bucket}: {e}",
+                                    i + 1
+                                ),
+                                Err(_) => {
+                                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                                }
+                            }
+                        }
+                    }
+                    // Under `_callvault/`, which the adapter keeps for itself and never lists.
+                    let _ = stores[0].delete(&probe).await;
+                });
+            });
+        });
     }
 
     /// Stops node `i` (0-based) and waits until its process is gone.

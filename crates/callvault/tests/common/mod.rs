@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+pub mod live;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_callvault");
 
 /// `CVTEST_BACKEND=postgres-garage` runs the black-box tests on a fresh PostgreSQL
@@ -391,6 +393,39 @@ impl Server {
     }
 }
 
+impl Server {
+    /// GETs `path` with a bearer token; expects 200 and returns the JSON body.
+    pub async fn bearer_json(&self, token: &str, path: &str) -> Value {
+        let r = self
+            .client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        ok_json(r, 200).await
+    }
+}
+
+/// `callvault probe --json URL`, inside network namespace `netns` if given: exit code and report.
+pub fn probe(url: &str, netns: Option<&str>) -> (i32, Value) {
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let out = c
+        .args(["probe", "--json", url])
+        .env_remove("CALLVAULT_CONFIG")
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    (out.status.code().unwrap_or(-1), v)
+}
+
 pub struct User {
     pub client: reqwest::Client,
     pub username: String,
@@ -399,6 +434,11 @@ pub struct User {
 }
 
 impl User {
+    /// GETs `path` with this user's session; expects 200 and returns the JSON body.
+    pub async fn get_json(&self, s: &Server, path: &str) -> Value {
+        ok_json(self.client.get(s.url(path)).send().await.unwrap(), 200).await
+    }
+
     /// Fetches a whole playback URL (absolute) and returns its body.
     pub async fn play(&self, url: &str) -> Vec<u8> {
         let r = self.client.get(url).send().await.unwrap();

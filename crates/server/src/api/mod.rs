@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod live;
 pub mod ops;
 pub mod playback;
 pub mod privacy;

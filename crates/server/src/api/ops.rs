@@ -19,7 +19,13 @@ pub async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-pub async fn metrics(State(st): State<AppState>, _m: Monitor) -> ApiResult<impl IntoResponse> {
+pub async fn metrics(
+    State(st): State<AppState>,
+    m: Result<Monitor, crate::error::ApiError>,
+) -> ApiResult<impl IntoResponse> {
+    if !st.cfg.server.metrics_public() {
+        m?;
+    }
     let recordings = st.meta.count_recordings().await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -16,6 +16,7 @@ use axum::response::Response;
 use callvault_auth::token::{self, Kind};
 use callvault_crypto::{Header, open_recording};
 use callvault_media::Container;
+use callvault_store::{LiveCall, StoreError};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
@@ -69,7 +70,13 @@ pub async fn play(
         e.code = "grant_expired";
         return Err(e);
     }
-    let rec = st.meta.get_recording(&tenant, &g.recording).await?;
+    let rec = match st.meta.get_recording(&tenant, &g.recording).await {
+        Err(StoreError::NotFound) => {
+            let call = st.meta.get_live_call(&tenant, &g.recording).await?;
+            return follow_live(&st, &p, &g.purpose, call).await;
+        }
+        other => other?,
+    };
     let size = rec.size;
     let range = parse_range(headers.get(header::RANGE), size).map_err(|()| {
         let mut e = ApiError::new(
@@ -183,5 +190,37 @@ pub async fn play(
         resp = resp.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"));
     }
     resp.body(Body::from_stream(stream))
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A call still being recorded: the audio acknowledged so far, then each new chunk, until the
+/// call ends. No ranges (the length is not known yet); the access is recorded first, as for
+/// any playback.
+async fn follow_live(
+    st: &AppState,
+    p: &crate::principal::Principal,
+    purpose: &str,
+    call: LiveCall,
+) -> ApiResult<Response> {
+    let keys = st.keys()?;
+    let mut ev = p.event("recording.play", "ok");
+    ev.target = Some(call.id.to_string());
+    ev.purpose = Some(purpose.to_owned());
+    ev.details = Some(serde_json::json!({ "live": true }));
+    st.audit
+        .record(ev.clone())
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    let identity = keys.identity(&st.meta, &call.tenant, call.key_id).await?;
+    let rx = crate::live::follow(st.clone(), identity, call, ev)?;
+    st.metrics.playbacks.fetch_add(1, Ordering::Relaxed);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "audio/wav")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(stream))
         .map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -54,7 +54,7 @@ pub struct UploadForm {
     pub audio: Vec<u8>,
 }
 
-fn short_text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
+pub(crate) fn short_text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
     match v {
         Some(s) if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) => {
             Err(ApiError::bad_request(format!(
@@ -68,8 +68,15 @@ fn short_text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
 pub async fn upload(
     State(st): State<AppState>,
     Recorder(p, tenant): Recorder,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    // axum's own rejection is plain text; every error of the API is the one JSON error body.
+    let mut form = form.map_err(|e| {
+        ApiError::bad_request(format!(
+            "send the recording as multipart/form-data with `metadata` and `audio` parts: {}",
+            e.body_text()
+        ))
+    })?;
     let mut meta: Option<UploadMetadata> = None;
     let mut audio: Option<Vec<u8>> = None;
     while let Some(field) = form
@@ -347,6 +354,20 @@ pub struct RecordingDetail {
     pub caller_number: Option<String>,
     pub size: u64,
     pub sample_rate: u32,
+    /// Present when the call was recorded live.
+    pub live: Option<LiveOutcome>,
+}
+
+/// How a live call ended.
+#[derive(Serialize, ToSchema)]
+pub struct LiveOutcome {
+    /// False when the call was finalised after its recorder went silent (incomplete).
+    pub complete: bool,
+    /// Chunks that never arrived, as `[first, last]` sequence numbers; silence in the audio.
+    pub gaps: Vec<[u64; 2]>,
+    /// Bytes per chunk: gap `[a, b]` is audio bytes `a × frame_bytes` to `(b + 1) × frame_bytes`
+    /// after the WAV header.
+    pub frame_bytes: u32,
 }
 
 pub async fn get(
@@ -386,7 +407,33 @@ pub async fn get(
         caller_number,
         size: rec.size,
         sample_rate: rec.sample_rate,
+        live: st.meta.get_live_call(&tenant, &id).await.ok().map(|c| {
+            let stored: serde_json::Value = c
+                .gaps
+                .as_deref()
+                .and_then(|g| serde_json::from_str(g).ok())
+                .unwrap_or_default();
+            LiveOutcome {
+                complete: stored["complete"].as_bool().unwrap_or(false),
+                gaps: serde_json::from_value(stored["gaps"].clone()).unwrap_or_default(),
+                frame_bytes: c.frame_bytes,
+            }
+        }),
     }))
+}
+
+/// A grant may name a stored recording or a call still being recorded (followed live).
+async fn recording_or_live_call(
+    st: &AppState,
+    tenant: &callvault_core::TenantId,
+    id: &RecordingId,
+) -> Result<(), callvault_store::StoreError> {
+    match st.meta.get_recording(tenant, id).await {
+        Err(callvault_store::StoreError::NotFound) => {
+            st.meta.get_live_call(tenant, id).await.map(drop)
+        }
+        other => other.map(drop),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -420,7 +467,7 @@ pub async fn access(
     let mut ev = p.event("recording.access", "ok");
     ev.target = Some(id.to_string());
     ev.purpose = Some(purpose.audit_form());
-    if let Err(e) = st.meta.get_recording(&tenant, &id).await {
+    if let Err(e) = recording_or_live_call(&st, &tenant, &id).await {
         ev.result = "not_found";
         st.audit
             .record(ev)

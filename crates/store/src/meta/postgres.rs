@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0002_leases.sql"),
     include_str!("postgres/0003_search_indexes.sql"),
     include_str!("postgres/0004_lifecycle.sql"),
+    include_str!("postgres/0005_live_calls.sql"),
 ];
 
 // Advisory lock keys: database-wide, so every node using the database contends for the same
@@ -271,6 +272,86 @@ async fn insert_key(tx: &Transaction<'_>, k: &TenantKey) -> Result<(), StoreErro
     .map(drop)
 }
 
+/// Inserts recordings inside the caller's transaction.
+async fn insert_recording_rows(tx: &Transaction<'_>, rows: &[Recording]) -> Result<(), StoreError> {
+    // Chunks of one multi-row INSERT each (one array per column), all in one transaction:
+    // the first refused row fails its statement, and dropping `tx` rolls everything back.
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
+        let tenants: Vec<&str> = chunk.iter().map(|r| r.tenant.as_str()).collect();
+        let blobs: Vec<String> = chunk.iter().map(|r| r.blob.to_string()).collect();
+        let headers: Vec<&[u8]> = chunk.iter().map(|r| r.header.as_slice()).collect();
+        let key_ids: Vec<i64> = chunk.iter().map(|r| r.key_id).collect();
+        let containers: Vec<&str> = chunk.iter().map(|r| r.container.as_str()).collect();
+        let codecs: Vec<&str> = chunk.iter().map(|r| r.codec.as_str()).collect();
+        let channels: Vec<i64> = chunk.iter().map(|r| i64::from(r.channels)).collect();
+        let rates: Vec<i64> = chunk.iter().map(|r| i64::from(r.sample_rate)).collect();
+        let durations: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.duration_ms)).collect();
+        let sizes: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.size)).collect();
+        let started: Vec<i64> = chunk.iter().map(|r| r.started_at).collect();
+        let directions: Vec<&str> = chunk.iter().map(|r| r.direction.as_str()).collect();
+        let caller_hashes: Vec<Option<&[u8]>> = chunk
+            .iter()
+            .map(|r| r.caller_hash.as_ref().map(<[u8; 32]>::as_slice))
+            .collect();
+        let caller_encs: Vec<Option<&[u8]>> =
+            chunk.iter().map(|r| r.caller_enc.as_deref()).collect();
+        let agents: Vec<Option<&str>> = chunk.iter().map(|r| r.agent_id.as_deref()).collect();
+        let queues: Vec<Option<&str>> = chunk.iter().map(|r| r.queue.as_deref()).collect();
+        let external: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|r| r.external_call_id.as_deref())
+            .collect();
+        let created: Vec<i64> = chunk.iter().map(|r| r.created_at).collect();
+        let classes: Vec<Option<&str>> =
+            chunk.iter().map(|r| r.retention_class.as_deref()).collect();
+        tx_exec(
+                tx,
+                &format!(
+                    "INSERT INTO recordings ({REC_COLS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[],
+                       $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[],
+                       $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::TEXT[],
+                       $14::BYTEA[], $15::BYTEA[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::BIGINT[],
+                       $20::TEXT[])"
+                ),
+                &[
+                    &ids,
+                    &tenants,
+                    &blobs,
+                    &headers,
+                    &key_ids,
+                    &containers,
+                    &codecs,
+                    &channels,
+                    &rates,
+                    &durations,
+                    &sizes,
+                    &started,
+                    &directions,
+                    &caller_hashes,
+                    &caller_encs,
+                    &agents,
+                    &queues,
+                    &external,
+                    &created,
+                    &classes,
+                ],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_live_key(tx: &Transaction<'_>, k: &LiveKey) -> Result<(), StoreError> {
+    tx_exec(
+        tx,
+        "INSERT INTO live_keys (call, key_no, wrapped) VALUES ($1, $2, $3)",
+        &[&k.call.to_string(), &k.key_no, &k.wrapped],
+    )
+    .await
+    .map(drop)
+}
+
 fn first_bytes(r: &dyn Cells) -> Result<Vec<u8>, StoreError> {
     r.bytes(0)
 }
@@ -308,6 +389,16 @@ impl MetaBackend for Postgres {
             first_bytes,
         )
         .await
+    }
+
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )
+        .await
+        .map(drop)
     }
 
     async fn create_tenant(&self, t: &Tenant, k: &TenantKey) -> Result<(), StoreError> {
@@ -580,71 +671,7 @@ impl MetaBackend for Postgres {
         }
         let mut c = self.conn().await?;
         let tx = begin(&mut c).await?;
-        // Chunks of one multi-row INSERT each (one array per column), all in one transaction:
-        // the first refused row fails its statement, and dropping `tx` rolls everything back.
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
-            let tenants: Vec<&str> = chunk.iter().map(|r| r.tenant.as_str()).collect();
-            let blobs: Vec<String> = chunk.iter().map(|r| r.blob.to_string()).collect();
-            let headers: Vec<&[u8]> = chunk.iter().map(|r| r.header.as_slice()).collect();
-            let key_ids: Vec<i64> = chunk.iter().map(|r| r.key_id).collect();
-            let containers: Vec<&str> = chunk.iter().map(|r| r.container.as_str()).collect();
-            let codecs: Vec<&str> = chunk.iter().map(|r| r.codec.as_str()).collect();
-            let channels: Vec<i64> = chunk.iter().map(|r| i64::from(r.channels)).collect();
-            let rates: Vec<i64> = chunk.iter().map(|r| i64::from(r.sample_rate)).collect();
-            let durations: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.duration_ms)).collect();
-            let sizes: Vec<i64> = chunk.iter().map(|r| u64_to_i64(r.size)).collect();
-            let started: Vec<i64> = chunk.iter().map(|r| r.started_at).collect();
-            let directions: Vec<&str> = chunk.iter().map(|r| r.direction.as_str()).collect();
-            let caller_hashes: Vec<Option<&[u8]>> = chunk
-                .iter()
-                .map(|r| r.caller_hash.as_ref().map(<[u8; 32]>::as_slice))
-                .collect();
-            let caller_encs: Vec<Option<&[u8]>> =
-                chunk.iter().map(|r| r.caller_enc.as_deref()).collect();
-            let agents: Vec<Option<&str>> = chunk.iter().map(|r| r.agent_id.as_deref()).collect();
-            let queues: Vec<Option<&str>> = chunk.iter().map(|r| r.queue.as_deref()).collect();
-            let external: Vec<Option<&str>> = chunk
-                .iter()
-                .map(|r| r.external_call_id.as_deref())
-                .collect();
-            let created: Vec<i64> = chunk.iter().map(|r| r.created_at).collect();
-            let classes: Vec<Option<&str>> =
-                chunk.iter().map(|r| r.retention_class.as_deref()).collect();
-            tx_exec(
-                &tx,
-                &format!(
-                    "INSERT INTO recordings ({REC_COLS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[],
-                       $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[],
-                       $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::TEXT[],
-                       $14::BYTEA[], $15::BYTEA[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::BIGINT[],
-                       $20::TEXT[])"
-                ),
-                &[
-                    &ids,
-                    &tenants,
-                    &blobs,
-                    &headers,
-                    &key_ids,
-                    &containers,
-                    &codecs,
-                    &channels,
-                    &rates,
-                    &durations,
-                    &sizes,
-                    &started,
-                    &directions,
-                    &caller_hashes,
-                    &caller_encs,
-                    &agents,
-                    &queues,
-                    &external,
-                    &created,
-                    &classes,
-                ],
-            )
-            .await?;
-        }
+        insert_recording_rows(&tx, rows).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -1226,6 +1253,236 @@ impl MetaBackend for Postgres {
             )
             .await?;
         Ok(stats(classes, active_holds, erased))
+    }
+
+    async fn create_live_call(&self, c: &LiveCall, k: &LiveKey) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        tx_exec(
+            &tx,
+            &format!("INSERT INTO live_calls ({LIVE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"),
+            &[
+                &c.id.to_string(),
+                &c.tenant.as_str(),
+                &c.key_id,
+                &c.codec,
+                &i64::from(c.sample_rate),
+                &i64::from(c.channels),
+                &i64::from(c.frame_bytes),
+                &c.started_at,
+                &c.direction.as_str(),
+                &c.caller_hash.as_ref().map(<[u8; 32]>::as_slice),
+                &c.caller_enc,
+                &c.agent_id,
+                &c.queue,
+                &c.external_call_id,
+                &c.state.as_str(),
+                &c.total_chunks.map(u64_to_i64),
+                &c.gaps,
+                &c.updated_at,
+                &c.created_at,
+            ],
+        )
+        .await?;
+        insert_live_key(&tx, k).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_live_call(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<LiveCall, StoreError> {
+        self.one(
+            &format!("SELECT {LIVE_COLS} FROM live_calls WHERE tenant = $1 AND id = $2"),
+            &[&tenant.as_str(), &id.to_string()],
+            live_row,
+        )
+        .await
+    }
+
+    async fn add_live_key(&self, k: &LiveKey) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        insert_live_key(&tx, k).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn live_keys(&self, call: &RecordingId) -> Result<Vec<LiveKey>, StoreError> {
+        self.all(
+            "SELECT call, key_no, wrapped FROM live_keys WHERE call = $1 ORDER BY key_no",
+            &[&call.to_string()],
+            live_key_row,
+        )
+        .await
+    }
+
+    async fn append_live_chunks(
+        &self,
+        chunks: &[LiveChunk],
+        now: i64,
+    ) -> Result<Vec<ChunkOutcome>, StoreError> {
+        if chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let calls: Vec<String> = chunks.iter().map(|c| c.call.to_string()).collect();
+        let seqs: Vec<i64> = chunks.iter().map(|c| u64_to_i64(c.seq)).collect();
+        let key_nos: Vec<i64> = chunks.iter().map(|c| c.key_no).collect();
+        let sealed: Vec<&[u8]> = chunks.iter().map(|c| c.sealed.as_slice()).collect();
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        // One statement for the whole batch. `FOR SHARE` on the call row makes a concurrent
+        // finish on another node wait for this commit (or this insert see its new state), so a
+        // chunk is never stored after its call was assembled.
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO live_chunks (call, seq, key_no, sealed)
+                 SELECT c.call, c.seq, c.key_no, c.sealed
+                 FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BYTEA[]) AS c(call, seq, key_no, sealed)
+                 JOIN live_calls l ON l.id = c.call AND l.state = 'open'
+                 FOR SHARE OF l
+                 ON CONFLICT DO NOTHING
+                 RETURNING call, seq",
+            )
+            .await
+            .map_err(map_err)?;
+        let stored: std::collections::HashSet<(String, i64)> = tx
+            .query(&st, &[&calls, &seqs, &key_nos, &sealed])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let st = tx
+            .prepare_cached(
+                "SELECT k.call, k.seq FROM live_chunks k
+                 JOIN UNNEST($1::TEXT[], $2::BIGINT[]) AS c(call, seq) ON k.call = c.call AND k.seq = c.seq",
+            )
+            .await
+            .map_err(map_err)?;
+        let present: std::collections::HashSet<(String, i64)> = tx
+            .query(&st, &[&calls, &seqs])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let mut first = std::collections::HashSet::new();
+        let mut touched: Vec<String> = Vec::new();
+        let out = calls
+            .iter()
+            .zip(&seqs)
+            .map(|(call, &seq)| {
+                let key = (call.clone(), seq);
+                if stored.contains(&key) && first.insert(key.clone()) {
+                    touched.push(call.clone());
+                    ChunkOutcome::Stored
+                } else if present.contains(&key) {
+                    ChunkOutcome::Duplicate
+                } else {
+                    ChunkOutcome::Closed
+                }
+            })
+            .collect();
+        touched.sort();
+        touched.dedup();
+        tx_exec(
+            &tx,
+            "UPDATE live_calls SET updated_at = $2 WHERE id = ANY($1)",
+            &[&touched, &now],
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
+    }
+
+    async fn live_chunk_seqs(&self, call: &RecordingId) -> Result<Vec<u64>, StoreError> {
+        let seqs = self
+            .all(
+                "SELECT seq FROM live_chunks WHERE call = $1 ORDER BY seq",
+                &[&call.to_string()],
+                first_int,
+            )
+            .await?;
+        Ok(seqs.into_iter().map(|s| s as u64).collect())
+    }
+
+    async fn live_chunks(
+        &self,
+        call: &RecordingId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<LiveChunk>, StoreError> {
+        self.all(
+            "SELECT call, seq, key_no, sealed FROM live_chunks
+             WHERE call = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+            &[&call.to_string(), &u64_to_i64(from), &i64::from(limit)],
+            live_chunk_row,
+        )
+        .await
+    }
+
+    async fn set_live_state(
+        &self,
+        id: &RecordingId,
+        from: LiveState,
+        to: LiveState,
+        total_chunks: Option<u64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .exec(
+                "UPDATE live_calls SET state = $3, total_chunks = COALESCE($4, total_chunks), updated_at = $5
+                 WHERE id = $1 AND state = $2",
+                &[
+                    &id.to_string(),
+                    &from.as_str(),
+                    &to.as_str(),
+                    &total_chunks.map(u64_to_i64),
+                    &now,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn live_calls_in_state(
+        &self,
+        state: LiveState,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<LiveCall>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {LIVE_COLS} FROM live_calls WHERE state = $1 AND updated_at < $2
+                 ORDER BY updated_at LIMIT $3"
+            ),
+            &[&state.as_str(), &before, &i64::from(limit)],
+            live_row,
+        )
+        .await
+    }
+
+    async fn store_live_call(&self, rec: &Recording, gaps: &str) -> Result<(), StoreError> {
+        let id = rec.id.to_string();
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        let n = tx_exec(
+            &tx,
+            "UPDATE live_calls SET state = 'stored', gaps = $2
+             WHERE id = $1 AND state IN ('finished', 'incomplete')",
+            &[&id, &gaps],
+        )
+        .await?;
+        if n == 0 {
+            return Err(StoreError::Conflict(
+                "the live call is not waiting to be stored".into(),
+            ));
+        }
+        insert_recording_rows(&tx, std::slice::from_ref(rec)).await?;
+        tx_exec(&tx, "DELETE FROM live_chunks WHERE call = $1", &[&id]).await?;
+        tx_exec(&tx, "DELETE FROM live_keys WHERE call = $1", &[&id]).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn try_lease(

@@ -22,6 +22,7 @@ pub(super) const SESSION_COLS: &str =
 pub(super) const TOKEN_COLS: &str =
     "id, hash, name, tenant, role, created_by, created_at, expires_at, revoked_at";
 pub(super) const REC_COLS: &str = "id, tenant, blob, header, key_id, container, codec, channels, sample_rate, duration_ms, size, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, created_at, retention_class";
+pub(super) const LIVE_COLS: &str = "id, tenant, key_id, codec, sample_rate, channels, frame_bytes, started_at, direction, caller_hash, caller_enc, agent_id, queue, external_call_id, state, total_chunks, gaps, updated_at, created_at";
 pub(super) const GRANT_COLS: &str = "hash, recording, tenant, user_id, purpose, expires_at";
 pub(super) const AUDIT_COLS: &str =
     "seq, time_ns, actor, tenant, action, target, purpose, result, client, details, hash";
@@ -180,6 +181,53 @@ pub(super) fn rec_row(r: &dyn Cells) -> Result<Recording, StoreError> {
         external_call_id: r.opt_text(17)?,
         created_at: r.int(18)?,
         retention_class: r.opt_text(19)?,
+    })
+}
+
+pub(super) fn live_row(r: &dyn Cells) -> Result<LiveCall, StoreError> {
+    Ok(LiveCall {
+        id: recording_id(r.text(0)?)?,
+        tenant: tenant_id(r.text(1)?)?,
+        key_id: r.int(2)?,
+        codec: r.text(3)?,
+        sample_rate: narrow("sample_rate", r.int(4)?)?,
+        channels: narrow("channels", r.int(5)?)?,
+        frame_bytes: narrow("frame_bytes", r.int(6)?)?,
+        started_at: r.int(7)?,
+        direction: Direction::parse(&r.text(8)?).map_err(|e| corrupt("direction", e))?,
+        caller_hash: r
+            .opt_bytes(9)?
+            .map(|h| hash32("caller hash", h))
+            .transpose()?,
+        caller_enc: r.opt_bytes(10)?,
+        agent_id: r.opt_text(11)?,
+        queue: r.opt_text(12)?,
+        external_call_id: r.opt_text(13)?,
+        state: {
+            let s = r.text(14)?;
+            LiveState::parse(&s).ok_or_else(|| corrupt("live state", s))?
+        },
+        total_chunks: r.opt_int(15)?.map(i64_to_u64),
+        gaps: r.opt_text(16)?,
+        updated_at: r.int(17)?,
+        created_at: r.int(18)?,
+    })
+}
+
+pub(super) fn live_key_row(r: &dyn Cells) -> Result<LiveKey, StoreError> {
+    Ok(LiveKey {
+        call: recording_id(r.text(0)?)?,
+        key_no: r.int(1)?,
+        wrapped: r.bytes(2)?,
+    })
+}
+
+pub(super) fn live_chunk_row(r: &dyn Cells) -> Result<LiveChunk, StoreError> {
+    Ok(LiveChunk {
+        call: recording_id(r.text(0)?)?,
+        seq: i64_to_u64(r.int(1)?),
+        key_no: r.int(2)?,
+        sealed: r.bytes(3)?,
     })
 }
 

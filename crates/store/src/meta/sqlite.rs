@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_leases.sql"),
     include_str!("sqlite/0003_search_indexes.sql"),
     include_str!("sqlite/0004_lifecycle.sql"),
+    include_str!("sqlite/0005_live_calls.sql"),
 ];
 
 pub(super) struct Sqlite {
@@ -206,6 +207,51 @@ fn changed(n: usize) -> Result<(), StoreError> {
     }
 }
 
+/// Inserts recordings with one prepared statement inside the caller's transaction: an error
+/// returns before the commit, and dropping the transaction rolls every row back.
+fn insert_recording_rows(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[Recording],
+) -> Result<(), StoreError> {
+    let mut st = tx
+        .prepare_cached(&format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"))
+        .map_err(map_err)?;
+    for r in rows {
+        st.execute(params![
+            r.id.to_string(),
+            r.tenant.as_str(),
+            r.blob.to_string(),
+            r.header,
+            r.key_id,
+            r.container,
+            r.codec,
+            r.channels,
+            r.sample_rate,
+            u64_to_i64(r.duration_ms),
+            u64_to_i64(r.size),
+            r.started_at,
+            r.direction.as_str(),
+            r.caller_hash.map(|h| h.to_vec()),
+            r.caller_enc,
+            r.agent_id,
+            r.queue,
+            r.external_call_id,
+            r.created_at,
+            r.retention_class
+        ])
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn insert_live_key(tx: &rusqlite::Transaction<'_>, k: &LiveKey) -> Result<(), StoreError> {
+    one(tx.execute(
+        "INSERT INTO live_keys (call, key_no, wrapped) VALUES (?1, ?2, ?3)",
+        params![k.call.to_string(), k.key_no, k.wrapped],
+    ))
+    .map(drop)
+}
+
 #[async_trait::async_trait]
 impl MetaBackend for Sqlite {
     fn backend_name(&self) -> &'static str {
@@ -236,6 +282,19 @@ impl MetaBackend for Sqlite {
                     r.get(0)
                 }),
             )
+        })
+        .await
+    }
+
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.write(move |tx| {
+            one(tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            ))
+            .map(drop)
         })
         .await
     }
@@ -534,38 +593,7 @@ impl MetaBackend for Sqlite {
         let rows = rows.to_vec();
         // One statement, prepared once, run per row inside the one write transaction: an error
         // returns before the commit, and dropping the transaction rolls every row back.
-        self.write(move |tx| {
-            let mut st = tx
-                .prepare_cached(&format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"))
-                .map_err(map_err)?;
-            for r in &rows {
-                st.execute(params![
-                    r.id.to_string(),
-                    r.tenant.as_str(),
-                    r.blob.to_string(),
-                    r.header,
-                    r.key_id,
-                    r.container,
-                    r.codec,
-                    r.channels,
-                    r.sample_rate,
-                    u64_to_i64(r.duration_ms),
-                    u64_to_i64(r.size),
-                    r.started_at,
-                    r.direction.as_str(),
-                    r.caller_hash.map(|h| h.to_vec()),
-                    r.caller_enc,
-                    r.agent_id,
-                    r.queue,
-                    r.external_call_id,
-                    r.created_at,
-                    r.retention_class
-                ])
-                .map_err(map_err)?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |tx| insert_recording_rows(tx, &rows)).await
     }
 
     async fn get_recording(
@@ -1145,6 +1173,212 @@ impl MetaBackend for Sqlite {
                 |r| r.get(0),
             ))?;
             Ok(stats(classes, active_holds, erased))
+        })
+        .await
+    }
+
+    async fn create_live_call(&self, c: &LiveCall, k: &LiveKey) -> Result<(), StoreError> {
+        let (c, k) = (c.clone(), k.clone());
+        self.write(move |tx| {
+            one(tx.execute(
+                &format!("INSERT INTO live_calls ({LIVE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+                params![
+                    c.id.to_string(),
+                    c.tenant.as_str(),
+                    c.key_id,
+                    c.codec,
+                    c.sample_rate,
+                    c.channels,
+                    c.frame_bytes,
+                    c.started_at,
+                    c.direction.as_str(),
+                    c.caller_hash.map(|h| h.to_vec()),
+                    c.caller_enc,
+                    c.agent_id,
+                    c.queue,
+                    c.external_call_id,
+                    c.state.as_str(),
+                    c.total_chunks.map(u64_to_i64),
+                    c.gaps,
+                    c.updated_at,
+                    c.created_at
+                ],
+            ))?;
+            insert_live_key(tx, &k)
+        })
+        .await
+    }
+
+    async fn get_live_call(
+        &self,
+        tenant: &TenantId,
+        id: &RecordingId,
+    ) -> Result<LiveCall, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_string());
+        self.read(move |c| {
+            one(c.query_row(
+                &format!("SELECT {LIVE_COLS} FROM live_calls WHERE tenant = ?1 AND id = ?2"),
+                [tenant, id],
+                read(live_row),
+            ))
+        })
+        .await
+    }
+
+    async fn add_live_key(&self, k: &LiveKey) -> Result<(), StoreError> {
+        let k = k.clone();
+        self.write(move |tx| insert_live_key(tx, &k)).await
+    }
+
+    async fn live_keys(&self, call: &RecordingId) -> Result<Vec<LiveKey>, StoreError> {
+        let call = call.to_string();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT call, key_no, wrapped FROM live_keys WHERE call = ?1 ORDER BY key_no",
+                )
+                .map_err(map_err)?;
+            all(st.query_map([call], read(live_key_row)).map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn append_live_chunks(
+        &self,
+        chunks: &[LiveChunk],
+        now: i64,
+    ) -> Result<Vec<ChunkOutcome>, StoreError> {
+        let chunks = chunks.to_vec();
+        self.write(move |tx| {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO live_chunks (call, seq, key_no, sealed)
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
+                       (SELECT 1 FROM live_calls WHERE id = ?1 AND state = 'open')",
+                )
+                .map_err(map_err)?;
+            let mut exists = tx
+                .prepare_cached("SELECT 1 FROM live_chunks WHERE call = ?1 AND seq = ?2")
+                .map_err(map_err)?;
+            let mut touch = tx
+                .prepare_cached("UPDATE live_calls SET updated_at = ?2 WHERE id = ?1")
+                .map_err(map_err)?;
+            let mut out = Vec::with_capacity(chunks.len());
+            let mut touched = std::collections::HashSet::new();
+            for c in &chunks {
+                let id = c.call.to_string();
+                let seq = u64_to_i64(c.seq);
+                let n = insert
+                    .execute(params![id, seq, c.key_no, c.sealed])
+                    .map_err(map_err)?;
+                out.push(if n == 1 {
+                    if touched.insert(id.clone()) {
+                        touch.execute(params![id, now]).map_err(map_err)?;
+                    }
+                    ChunkOutcome::Stored
+                } else if exists.exists(params![id, seq]).map_err(map_err)? {
+                    ChunkOutcome::Duplicate
+                } else {
+                    ChunkOutcome::Closed
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn live_chunk_seqs(&self, call: &RecordingId) -> Result<Vec<u64>, StoreError> {
+        let call = call.to_string();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT seq FROM live_chunks WHERE call = ?1 ORDER BY seq")
+                .map_err(map_err)?;
+            all(st
+                .query_map([call], |r| r.get::<_, i64>(0).map(|v| v as u64))
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn live_chunks(
+        &self,
+        call: &RecordingId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<LiveChunk>, StoreError> {
+        let call = call.to_string();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT call, seq, key_no, sealed FROM live_chunks
+                     WHERE call = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(map_err)?;
+            all(st
+                .query_map(params![call, u64_to_i64(from), limit], read(live_chunk_row))
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn set_live_state(
+        &self,
+        id: &RecordingId,
+        from: LiveState,
+        to: LiveState,
+        total_chunks: Option<u64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let n = one(tx.execute(
+                "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks), updated_at = ?5
+                 WHERE id = ?1 AND state = ?2",
+                params![id, from.as_str(), to.as_str(), total_chunks.map(u64_to_i64), now],
+            ))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn live_calls_in_state(
+        &self,
+        state: LiveState,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<LiveCall>, StoreError> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {LIVE_COLS} FROM live_calls WHERE state = ?1 AND updated_at < ?2
+                     ORDER BY updated_at LIMIT ?3"
+                ))
+                .map_err(map_err)?;
+            all(st
+                .query_map(params![state.as_str(), before, limit], read(live_row))
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn store_live_call(&self, rec: &Recording, gaps: &str) -> Result<(), StoreError> {
+        let (rec, gaps) = (rec.clone(), gaps.to_owned());
+        self.write(move |tx| {
+            let id = rec.id.to_string();
+            let n = one(tx.execute(
+                "UPDATE live_calls SET state = 'stored', gaps = ?2
+                 WHERE id = ?1 AND state IN ('finished', 'incomplete')",
+                params![id, gaps],
+            ))?;
+            if n == 0 {
+                return Err(StoreError::Conflict(
+                    "the live call is not waiting to be stored".into(),
+                ));
+            }
+            insert_recording_rows(tx, std::slice::from_ref(&rec))?;
+            one(tx.execute("DELETE FROM live_chunks WHERE call = ?1", [&id]))?;
+            one(tx.execute("DELETE FROM live_keys WHERE call = ?1", [&id]))?;
+            Ok(())
         })
         .await
     }

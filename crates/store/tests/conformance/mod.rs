@@ -11,8 +11,9 @@
 use callvault_audit::{Checkpoint, Entry, GENESIS, StoredEntry, chain_hash};
 use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
 use callvault_store::{
-    ApiToken, AuditFilter, BlobStore, Grant, MetadataStore, Recording, RecordingFilter, Session,
-    SessionStage, StoreError, Tenant, TenantKey, User,
+    ApiToken, AuditFilter, BlobStore, ChunkOutcome, Grant, LiveCall, LiveChunk, LiveKey, LiveState,
+    MetadataStore, Recording, RecordingFilter, Session, SessionStage, StoreError, Tenant,
+    TenantKey, User,
 };
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -203,6 +204,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     // settings
     check!(store, settings_missing_is_none);
     check!(store, settings_put_if_absent_keeps_first);
+    check!(store, settings_put_replaces);
     // leases
     check!(store, lease_is_exclusive_renewable_and_expires);
     check!(store, lease_concurrent_takers_get_one_winner);
@@ -253,6 +255,11 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, grant_duplicate_is_conflict);
     // lifecycle
     lifecycle::suite(&store).await;
+    // live calls
+    check!(store, live_call_round_trip_and_tenant_scope);
+    check!(store, live_chunks_first_wins_and_closed_calls_refuse);
+    check!(store, live_state_moves_only_from_the_expected_state);
+    check!(store, live_store_is_atomic_and_once);
     // audit: the chain is global, so these run in this order on a fresh store
     check!(store, audit_empty_store_has_no_head);
     check!(store, audit_append_batches_chain_from_genesis);
@@ -263,6 +270,192 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, audit_checkpoints_sorted_and_unique);
     check!(store, audit_concurrent_appends_form_one_chain);
     check!(store, audit_whole_chain_verifies);
+}
+
+// ---- live calls -----------------------------------------------------------------------------
+
+fn live_call(tenant: &TenantId, now: i64) -> (LiveCall, LiveKey) {
+    let id = RecordingId::random();
+    let call = LiveCall {
+        id,
+        tenant: tenant.clone(),
+        key_id: 1,
+        codec: "pcmu".into(),
+        sample_rate: 8000,
+        channels: 2,
+        frame_bytes: 3200,
+        started_at: now - 5,
+        direction: Direction::Inbound,
+        caller_hash: Some(h32()),
+        caller_enc: Some(vec![1, 2, 3]),
+        agent_id: Some("a-7".into()),
+        queue: Some("child-health".into()),
+        external_call_id: None,
+        state: LiveState::Open,
+        total_chunks: None,
+        gaps: None,
+        updated_at: now,
+        created_at: now,
+    };
+    let key = LiveKey {
+        call: id,
+        key_no: 1,
+        wrapped: vec![9; 200],
+    };
+    (call, key)
+}
+
+fn chunk(call: &RecordingId, seq: u64, byte: u8) -> LiveChunk {
+    LiveChunk {
+        call: *call,
+        seq,
+        key_no: 1,
+        sealed: vec![byte; 41 + 16],
+    }
+}
+
+async fn live_call_round_trip_and_tenant_scope(s: MetadataStore) {
+    let t = new_tenant(&s, "live").await;
+    let other = new_tenant(&s, "live-other").await;
+    let (call, key) = live_call(&t, 1_000);
+    s.create_live_call(&call, &key).await.unwrap();
+    assert_eq!(s.get_live_call(&t, &call.id).await.unwrap(), call);
+    assert!(matches!(
+        s.get_live_call(&other, &call.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.create_live_call(&call, &key).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let second = LiveKey {
+        key_no: 2,
+        ..key.clone()
+    };
+    s.add_live_key(&second).await.unwrap();
+    assert!(matches!(
+        s.add_live_key(&second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.live_keys(&call.id).await.unwrap(), vec![key, second]);
+}
+
+async fn live_chunks_first_wins_and_closed_calls_refuse(s: MetadataStore) {
+    let t = new_tenant(&s, "live").await;
+    let (a, ka) = live_call(&t, 1_000);
+    let (b, kb) = live_call(&t, 1_000);
+    s.create_live_call(&a, &ka).await.unwrap();
+    s.create_live_call(&b, &kb).await.unwrap();
+    let unknown = RecordingId::random();
+    let out = s
+        .append_live_chunks(
+            &[
+                chunk(&a.id, 0, 1),
+                chunk(&b.id, 3, 2),
+                chunk(&a.id, 0, 3),
+                chunk(&unknown, 0, 4),
+                chunk(&a.id, 2, 5),
+            ],
+            1_010,
+        )
+        .await
+        .unwrap();
+    use ChunkOutcome::*;
+    assert_eq!(out, vec![Stored, Stored, Duplicate, Closed, Stored]);
+    let again = s
+        .append_live_chunks(&[chunk(&a.id, 2, 6)], 1_020)
+        .await
+        .unwrap();
+    assert_eq!(again, vec![Duplicate]);
+    assert_eq!(s.live_chunk_seqs(&a.id).await.unwrap(), vec![0, 2]);
+    let stored = s.live_chunks(&a.id, 1, 10).await.unwrap();
+    assert_eq!(stored, vec![chunk(&a.id, 2, 5)], "the first chunk stays");
+    assert_eq!(s.live_chunks(&a.id, 0, 1).await.unwrap().len(), 1);
+    assert_eq!(s.get_live_call(&t, &a.id).await.unwrap().updated_at, 1_010);
+    assert!(
+        s.set_live_state(&b.id, LiveState::Open, LiveState::Finished, Some(4), 1_030)
+            .await
+            .unwrap()
+    );
+    let late = s
+        .append_live_chunks(&[chunk(&b.id, 4, 7), chunk(&b.id, 3, 8)], 1_040)
+        .await
+        .unwrap();
+    assert_eq!(late, vec![Closed, Duplicate]);
+    assert_eq!(s.live_chunk_seqs(&b.id).await.unwrap(), vec![3]);
+}
+
+async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
+    let t = new_tenant(&s, "live").await;
+    let (c, k) = live_call(&t, 1_000);
+    s.create_live_call(&c, &k).await.unwrap();
+    assert!(
+        !s.set_live_state(
+            &c.id,
+            LiveState::Finished,
+            LiveState::Incomplete,
+            None,
+            1_100
+        )
+        .await
+        .unwrap()
+    );
+    let idle = s
+        .live_calls_in_state(LiveState::Open, 1_001, 1000)
+        .await
+        .unwrap();
+    assert!(idle.iter().any(|x| x.id == c.id));
+    let not_yet = s
+        .live_calls_in_state(LiveState::Open, 1_000, 1000)
+        .await
+        .unwrap();
+    assert!(!not_yet.iter().any(|x| x.id == c.id), "before is exclusive");
+    assert!(
+        s.set_live_state(&c.id, LiveState::Open, LiveState::Incomplete, None, 1_100)
+            .await
+            .unwrap()
+    );
+    let got = s.get_live_call(&t, &c.id).await.unwrap();
+    assert_eq!(
+        (got.state, got.total_chunks, got.updated_at),
+        (LiveState::Incomplete, None, 1_100)
+    );
+}
+
+async fn live_store_is_atomic_and_once(s: MetadataStore) {
+    let t = new_tenant(&s, "live").await;
+    let (c, k) = live_call(&t, 1_000);
+    s.create_live_call(&c, &k).await.unwrap();
+    s.append_live_chunks(&[chunk(&c.id, 0, 1)], 1_001)
+        .await
+        .unwrap();
+    let mut rec = recording(&t, c.started_at);
+    rec.id = c.id;
+    // Still open: refused, nothing stored.
+    assert!(matches!(
+        s.store_live_call(&rec, "[]").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.get_recording(&t, &rec.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.set_live_state(&c.id, LiveState::Open, LiveState::Finished, Some(2), 1_002)
+        .await
+        .unwrap();
+    s.store_live_call(&rec, "[[1,1]]").await.unwrap();
+    assert_eq!(s.get_recording(&t, &rec.id).await.unwrap(), rec);
+    let got = s.get_live_call(&t, &c.id).await.unwrap();
+    assert_eq!(
+        (got.state, got.gaps.as_deref()),
+        (LiveState::Stored, Some("[[1,1]]"))
+    );
+    assert!(s.live_chunk_seqs(&c.id).await.unwrap().is_empty());
+    assert!(s.live_keys(&c.id).await.unwrap().is_empty());
+    assert!(matches!(
+        s.store_live_call(&rec, "[]").await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 // ---- leases --------------------------------------------------------------------------------
@@ -321,6 +514,18 @@ async fn lease_concurrent_takers_get_one_winner(s: MetadataStore) {
 
 async fn settings_missing_is_none(s: MetadataStore) {
     assert_eq!(s.get_setting(&uniq("missing")).await.unwrap(), None);
+}
+
+async fn settings_put_replaces(s: MetadataStore) {
+    let k = uniq("latest");
+    s.put_setting(&k, b"one").await.unwrap();
+    s.put_setting(&k, b"two").await.unwrap();
+    assert_eq!(
+        s.get_setting(&k).await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    // put_if_absent does not overwrite what put stored.
+    assert_eq!(s.put_setting_if_absent(&k, b"three").await.unwrap(), b"two");
 }
 
 async fn settings_put_if_absent_keeps_first(s: MetadataStore) {

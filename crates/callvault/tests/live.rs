@@ -1,0 +1,483 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Live ingest over HTTPS and WebSocket, black-box: a call streamed, interrupted, resumed and
+//! finished plays back sample-exact with its gap marked; duplicates and out-of-order chunks;
+//! idle finalisation; following a call in progress; bad input; and the crash test (SIGKILL
+//! mid-stream with 100 calls, restart, nothing acknowledged lost, nothing plaintext at rest).
+
+mod common;
+
+use common::live::*;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// A tenant, a recorder token and a signed-in listener.
+async fn setup(s: &Server) -> (String, User) {
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-skane").await;
+    let token = s.token(&admin, "recorder", Some("region-skane")).await;
+    let nurse = s
+        .user(&admin, "nurse", "listener", Some("region-skane"))
+        .await;
+    (token, nurse)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marked() {
+    let s = Server::start();
+    let (token, nurse) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let id = r.open().await;
+    let mut sent = BTreeMap::new();
+    for seq in 0..10 {
+        let c = chunk(1, seq, FRAME);
+        assert!(!r.put_ok(&id, seq, c.clone()).await);
+        sent.insert(seq, c);
+    }
+    // The connection drops; a new one asks where to resume.
+    let r = Recorder::new(&s, &token);
+    let st = r.status(&id).await;
+    assert_eq!(
+        (st["state"].as_str(), st["acked_through"].as_u64()),
+        (Some("open"), Some(10))
+    );
+    assert_eq!(st["missing"], json!([]));
+    // Resume with 13 lost on the way, 15 before 14, a duplicate of 12 with other bytes, and
+    // a short last chunk.
+    for seq in [10, 11, 12, 15, 14, 16, 17, 18] {
+        let c = chunk(1, seq, FRAME);
+        assert!(!r.put_ok(&id, seq, c.clone()).await, "seq {seq}");
+        sent.insert(seq, c);
+    }
+    assert!(
+        r.put_ok(&id, 12, chunk(99, 12, FRAME)).await,
+        "a duplicate is acknowledged as such"
+    );
+    let last = chunk(1, 19, 400);
+    r.put_ok(&id, 19, last.clone()).await;
+    sent.insert(19, last);
+    let st = r.status(&id).await;
+    assert_eq!(st["acked_through"], 13);
+    assert_eq!(st["missing"], json!([[13, 13]]));
+    let done = r.finish(&id, Some(20)).await;
+    assert_eq!(done["state"], "stored");
+    assert_eq!(done["missing"], json!([[13, 13]]));
+
+    let (audio, live) = played(&s, &nurse, &id).await;
+    assert_eq!(
+        live,
+        json!({ "complete": true, "gaps": [[13, 13]], "frame_bytes": FRAME })
+    );
+    assert_eq!(audio.len(), 19 * FRAME + 400);
+    assert!(
+        audio == expected(&sent, 20),
+        "the recording is sample-exact"
+    );
+    // Finished means finished.
+    let late = r.put(&id, 20, chunk(1, 20, FRAME)).await;
+    assert_eq!(late.status(), 409);
+    assert_eq!(late.json::<Value>().await.unwrap()["error"], "call_closed");
+}
+
+/// Connects a WebSocket to the live stream of `id` over TLS, trusting the server's certificate.
+async fn websocket(
+    s: &Server,
+    token: &str,
+    id: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let _ = s.client(); // installs the process's rustls provider
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap(),
+        )
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let addr = s.base.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let mut req = format!("wss://{addr}/api/v1/live/calls/{id}/stream")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (ws, _) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_stream_takes_duplicates_and_out_of_order_chunks() {
+    use tokio_tungstenite::tungstenite::Message;
+    let s = Server::start();
+    let (token, nurse) = setup(&s).await;
+    let id = Recorder::new(&s, &token).open().await;
+    let mut ws = websocket(&s, &token, &id).await;
+    let mut sent = BTreeMap::new();
+    let mut answers = Vec::new();
+    for seq in [0u64, 2, 1, 1, 4, 3, 5, 100_000] {
+        let c = chunk(2, seq, FRAME);
+        let mut msg = seq.to_be_bytes().to_vec();
+        msg.extend_from_slice(&c);
+        ws.send(Message::Binary(msg.into())).await.unwrap();
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("no answer")
+        };
+        answers.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+        sent.entry(seq).or_insert(c);
+    }
+    sent.remove(&100_000);
+    assert_eq!(answers[3], json!({ "ack": 1, "duplicate": true }));
+    assert_eq!(answers[6], json!({ "ack": 5, "duplicate": false }));
+    assert_eq!(answers[7]["error"], "out_of_window", "{}", answers[7]);
+    ws.send(Message::Text(r#"{"finish":{"chunks":6}}"#.into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("no answer to finish")
+    };
+    let done: Value = serde_json::from_str(t.as_str()).unwrap();
+    assert_eq!(done["state"], "stored", "{done}");
+    let (audio, live) = played(&s, &nurse, &id).await;
+    assert_eq!(live["gaps"], json!([]));
+    assert!(audio == expected(&sent, 6));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_recorder_is_finalised_as_incomplete() {
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "1")],
+    );
+    let (token, nurse) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let id = r.open().await;
+    let mut sent = BTreeMap::new();
+    for seq in [0, 1, 3] {
+        let c = chunk(3, seq, FRAME);
+        r.put_ok(&id, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    let probe = Recorder::new(&s, &token);
+    let stored = Arc::new(Mutex::new(false));
+    for _ in 0..400 {
+        if probe.status(&id).await["state"] == "stored" {
+            *stored.lock().unwrap() = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        *stored.lock().unwrap(),
+        "the idle call was finalised and stored"
+    );
+    let (audio, live) = played(&s, &nurse, &id).await;
+    assert_eq!(
+        live,
+        json!({ "complete": false, "gaps": [[2, 2]], "frame_bytes": FRAME })
+    );
+    assert!(
+        audio == expected(&sent, 4),
+        "playable up to the last acknowledged chunk"
+    );
+    let late = r.put(&id, 4, chunk(3, 4, FRAME)).await;
+    assert_eq!(late.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_follows_a_call_in_progress() {
+    let s = Server::start();
+    let (token, nurse) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let id = r.open().await;
+    let mut sent = BTreeMap::new();
+    for seq in 0..5 {
+        let c = chunk(4, seq, FRAME);
+        r.put_ok(&id, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    let url = nurse.grant(&s, &id).await;
+    let resp = nurse.client.get(s.url(&url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut resp = resp;
+    let mut got = Vec::new();
+    while got.len() < WAV_HEADER + 5 * FRAME {
+        got.extend_from_slice(&resp.chunk().await.unwrap().unwrap());
+    }
+    assert_eq!(&got[WAV_HEADER..], &expected(&sent, 5)[..]);
+    // The call goes on; the listener hears it as it is acknowledged.
+    for seq in 5..9 {
+        let c = chunk(4, seq, FRAME);
+        r.put_ok(&id, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    while got.len() < WAV_HEADER + 9 * FRAME {
+        got.extend_from_slice(&resp.chunk().await.unwrap().unwrap());
+    }
+    let last = chunk(4, 9, 800);
+    r.put_ok(&id, 9, last.clone()).await;
+    sent.insert(9, last);
+    r.finish(&id, None).await;
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        got.extend_from_slice(&piece);
+    }
+    assert!(
+        got[WAV_HEADER..] == expected(&sent, 10),
+        "the follower heard the whole call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    s.tenant(&admin, "region-b").await;
+    let token_a = s.token(&admin, "recorder", Some("region-a")).await;
+    let token_b = s.token(&admin, "recorder", Some("region-b")).await;
+    let a = Recorder::new(&s, &token_a);
+    let b = Recorder::new(&s, &token_b);
+    let id = a.open().await;
+    let other = a.open().await;
+    a.put_ok(&other, 0, chunk(5, 0, FRAME)).await;
+
+    let mut wrong = open_body();
+    wrong["codec"] = json!("opus");
+    let resp = a
+        .client
+        .post(s.url("/api/v1/live/calls"))
+        .bearer_auth(&token_a)
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("mulaw"), "{v}");
+    let mut rate = open_body();
+    rate["sample_rate"] = json!(44100);
+    let resp = a
+        .client
+        .post(s.url("/api/v1/live/calls"))
+        .bearer_auth(&token_a)
+        .json(&rate)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+
+    let check = async |resp: reqwest::Response, status: u16, code: &str| {
+        assert_eq!(resp.status(), status);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], code, "{v}");
+        assert!(!v["message"].as_str().unwrap().is_empty());
+    };
+    check(
+        a.put(&id, 0, vec![1; FRAME + 2]).await,
+        413,
+        "chunk_too_large",
+    )
+    .await;
+    check(a.put(&id, 0, vec![1; 3]).await, 400, "bad_request").await;
+    check(
+        a.put(&id, 10_000, chunk(5, 1, FRAME)).await,
+        409,
+        "out_of_window",
+    )
+    .await;
+    check(
+        a.put(&id, 5_000_000, chunk(5, 1, FRAME)).await,
+        409,
+        "call_too_long",
+    )
+    .await;
+    let unknown = "rec_00000000000000000000000000000000";
+    check(
+        a.put(unknown, 0, chunk(5, 1, FRAME)).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // Another tenant's recorder sees nothing of the call.
+    check(b.put(&id, 0, chunk(5, 1, FRAME)).await, 404, "not_found").await;
+    let resp = b
+        .client
+        .get(s.url(&format!("/api/v1/live/calls/{id}")))
+        .bearer_auth(&token_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // A recorder cannot read back, live or stored.
+    for path in [
+        format!("/api/v1/recordings/{id}"),
+        format!("/api/v1/recordings/{other}"),
+    ] {
+        let resp = a
+            .client
+            .get(s.url(&path))
+            .bearer_auth(&token_a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+    }
+    // After all that, both calls still work.
+    a.put_ok(&id, 0, chunk(5, 0, FRAME)).await;
+    a.put_ok(&other, 1, chunk(5, 1, FRAME)).await;
+    a.finish(&id, None).await;
+    check(a.put(&id, 1, chunk(5, 1, FRAME)).await, 409, "call_closed").await;
+    assert_eq!(a.finish(&other, None).await["state"], "stored");
+}
+
+/// The crash test: 100 calls stream concurrently; the server is killed with SIGKILL mid-stream
+/// and restarted. Every acknowledged chunk is present and decrypts, what the server holds is
+/// exactly what was sent, half the calls resume and finish complete, the rest are finalised as
+/// incomplete, and no plaintext audio is anywhere at rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
+    const CALLS: u64 = 100;
+    const TOTAL: u64 = 30;
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "3")],
+    );
+    let (token, nurse) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let mut ids = Vec::new();
+    for _ in 0..CALLS {
+        ids.push(r.open().await);
+    }
+    // Acknowledged chunks per call, as the recorder saw them.
+    let acked: Arc<Mutex<Vec<HashSet<u64>>>> =
+        Arc::new(Mutex::new(vec![HashSet::new(); CALLS as usize]));
+    let mut tasks = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let (client, url, token, acked) =
+            (s.client(), s.base.clone(), token.clone(), acked.clone());
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 0..TOTAL {
+                let resp = client
+                    .put(format!("{url}/api/v1/live/calls/{id}/chunks/{seq}"))
+                    .bearer_auth(&token)
+                    .body(chunk(n as u64, seq, FRAME))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status() == 200 => {
+                        acked.lock().unwrap()[n].insert(seq);
+                    }
+                    _ => return,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            }
+        }));
+    }
+    // Kill once every call has some acknowledged audio, well before any could finish.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.lock().unwrap().iter().any(|a| a.len() < 3) {
+        assert!(std::time::Instant::now() < deadline, "calls did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let dir = s.stop(); // SIGKILL
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.iter().all(|a| a.len() < TOTAL as usize),
+        "killed mid-stream"
+    );
+
+    // Idle time counts from the last chunk before the crash: long enough that the resumes below
+    // (sequential, on a loaded machine) come before it, short enough that the rest finalise soon.
+    let s = Server::start_in(dir, &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "20")]);
+    let r = Recorder::new(&s, &token);
+    let mut finished = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let st = r.status(id).await;
+        let newest = st["newest"].as_u64().unwrap();
+        let missing: HashSet<u64> = st["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m[0].as_u64().unwrap()..=m[1].as_u64().unwrap())
+            .collect();
+        let present: HashSet<u64> = (0..=newest).filter(|s| !missing.contains(s)).collect();
+        assert!(
+            acked[n].is_subset(&present),
+            "call {n}: an acknowledged chunk is missing after the crash"
+        );
+        if n % 2 == 0 {
+            // Resume: send what the server does not have, then finish.
+            for seq in (0..TOTAL).filter(|s| !present.contains(s)) {
+                r.put_ok(id, seq, chunk(n as u64, seq, FRAME)).await;
+            }
+            assert_eq!(r.finish(id, Some(TOTAL)).await["state"], "stored");
+            finished.push((n, id.clone(), present, true));
+        } else {
+            finished.push((n, id.clone(), present, false));
+        }
+    }
+    // The rest are finalised as incomplete once idle.
+    for (_, id, _, _) in finished.iter().filter(|f| !f.3) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while r.status(id).await["state"] != "stored" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} was not finalised"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let mut all_sent = Vec::new();
+    for (n, id, present, resumed) in &finished {
+        let n = *n as u64;
+        let (audio, live) = played(&s, &nurse, id).await;
+        let held: BTreeMap<u64, Vec<u8>> = if *resumed {
+            (0..TOTAL).map(|q| (q, chunk(n, q, FRAME))).collect()
+        } else {
+            present.iter().map(|&q| (q, chunk(n, q, FRAME))).collect()
+        };
+        let total = if *resumed {
+            TOTAL
+        } else {
+            held.keys().max().unwrap() + 1
+        };
+        assert_eq!(live["complete"], *resumed, "call {n}: {live}");
+        assert!(
+            audio == expected(&held, total),
+            "call {n}: not what was sent"
+        );
+        all_sent.extend(held.into_values());
+    }
+    // Nothing readable at rest: no 32-byte window of any sent chunk in any file.
+    let mut windows = HashSet::new();
+    for c in &all_sent {
+        for w in c.windows(32).step_by(8) {
+            windows.insert(w.to_vec());
+        }
+    }
+    for dir in s.storage_dirs() {
+        for f in files_under(&dir) {
+            let Ok(bytes) = std::fs::read(&f) else {
+                continue;
+            };
+            assert!(
+                !bytes.windows(32).any(|w| windows.contains(w)),
+                "{} holds plaintext audio",
+                f.display()
+            );
+        }
+    }
+}
