@@ -10,7 +10,7 @@ use callvault_crypto::{ExposeSecret, TenantIdentity};
 use callvault_server::audit_log::{Event, Verification, checkpoint_now, verify_all};
 use callvault_server::clock::Clock;
 use callvault_server::config::Config;
-use callvault_server::lifecycle::{export, retention};
+use callvault_server::lifecycle::{export, policy, retention};
 use callvault_server::{Bootstrapped, provisioning};
 use clap::{Parser, Subcommand};
 use ed25519_dalek::VerifyingKey;
@@ -64,9 +64,47 @@ enum Cmd {
     #[command(subcommand)]
     Audit(AuditCmd),
     #[command(subcommand)]
+    Policy(PolicyCmd),
+    #[command(subcommand)]
     Retention(RetentionCmd),
     #[command(subcommand)]
     Export(ExportCmd),
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Set what a tenant records on one queue, or by default. A tenant without a policy refuses
+    /// every call. Audited as `policy.recording.set`.
+    Recording {
+        #[arg(long)]
+        tenant: String,
+        /// The queue; omit for the tenant's default.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Record calls on this queue at all.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        record: bool,
+        /// both, caller or agent
+        #[arg(long, default_value = "both")]
+        parties: String,
+        /// The retention class recordings get.
+        #[arg(long)]
+        class: String,
+    },
+    /// Keep a tenant's recordings (all, one queue's or one class's) DAYS days after they
+    /// started; the longest matching rule wins. Audited as `policy.retention.set`.
+    Retention {
+        #[arg(long)]
+        tenant: String,
+        /// tenant, queue or class
+        #[arg(long)]
+        scope: String,
+        /// The queue or class (not for scope tenant).
+        #[arg(long)]
+        value: Option<String>,
+        #[arg(long)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -443,6 +481,62 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                             writeln!(out, "{}", serde_json::to_string(e)?)?;
                         }
                     }
+                }
+            }
+        }
+        Cmd::Policy(c) => {
+            let b = callvault_server::open(&cfg, false).await?;
+            let st = &b.state;
+            let origin = Event {
+                actor: "operator:cli".into(),
+                ..Event::default()
+            };
+            let api = |e: callvault_server::error::ApiError| anyhow!(e.message);
+            match c {
+                PolicyCmd::Recording {
+                    tenant,
+                    queue,
+                    record,
+                    parties,
+                    class,
+                } => {
+                    let tenant = TenantId::parse(&tenant)?;
+                    st.meta
+                        .get_tenant(&tenant)
+                        .await
+                        .context("no such tenant")?;
+                    let p = policy::checked_policy(tenant, queue, record, parties, class)
+                        .map_err(api)?;
+                    let p = policy::set_policy(st, &origin, p, time_now())
+                        .await
+                        .map_err(api)?;
+                    println!(
+                        "tenant {} queue {:?}: record={} class={}",
+                        p.tenant, p.queue, p.record, p.retention_class
+                    );
+                }
+                PolicyCmd::Retention {
+                    tenant,
+                    scope,
+                    value,
+                    days,
+                } => {
+                    let tenant = TenantId::parse(&tenant)?;
+                    st.meta
+                        .get_tenant(&tenant)
+                        .await
+                        .context("no such tenant")?;
+                    let r = policy::checked_rule(tenant, &scope, value, days).map_err(api)?;
+                    let r = policy::set_rule(st, &origin, r, time_now())
+                        .await
+                        .map_err(api)?;
+                    println!(
+                        "tenant {} {} {:?}: {} days",
+                        r.tenant,
+                        r.scope.as_str(),
+                        r.value,
+                        r.days
+                    );
                 }
             }
         }

@@ -559,6 +559,61 @@ async fn a_call_no_policy_covers_is_refused_and_audited() {
         .status(),
         404
     );
+
+    // The operator's CLI sets policies too (audited as operator:cli).
+    s.bare_tenant(&admin, "region-c").await;
+    let rec_c = s.token(&admin, "recorder", Some("region-c")).await;
+    let meta_c = call("+46703000009", None, "2026-11-20T08:00:00Z");
+    refused(s.upload(&rec_c, &audio, meta_c.clone()).await).await;
+    let out = s.cli(&[
+        "policy",
+        "recording",
+        "--tenant",
+        "region-c",
+        "--class",
+        "standard",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = s.cli(&[
+        "policy",
+        "retention",
+        "--tenant",
+        "region-c",
+        "--scope",
+        "tenant",
+        "--days",
+        "400",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let bad = s.cli(&[
+        "policy",
+        "retention",
+        "--tenant",
+        "region-c",
+        "--scope",
+        "tenant",
+        "--days",
+        "0",
+    ]);
+    assert!(
+        !bad.status.success()
+            && String::from_utf8_lossy(&bad.stderr).contains("between 1 and 36500")
+    );
+    s.upload_ok(&rec_c, &audio, meta_c).await;
+    let rules = ok_json(
+        admin
+            .client
+            .get(s.url("/api/v1/tenants/region-c/retention-rules"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (rules[0]["days"].as_i64(), rules[0]["updated_by"].as_str()),
+        (Some(400), Some("operator:cli"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -608,6 +663,19 @@ async fn erasing_a_callers_recordings_takes_two_officers_and_spares_holds() {
         (Some(3), Some("awaiting_approval"))
     );
     let id = req["id"].as_str().unwrap();
+    // The second officer finds it waiting, without the number.
+    let pending = ok_json(
+        po2.client
+            .get(s.url("/api/v1/erasures"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(pending[0]["id"], id);
+    assert!(pending[0]["approved_by"].is_null());
+    assert!(!pending.to_string().contains("4000001"), "{pending}");
     assert_eq!(
         ids(&nurse, &s, json!({ "caller_number": caller }))
             .await

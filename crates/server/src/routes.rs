@@ -439,6 +439,14 @@ pub fn table() -> Vec<Route> {
         .req::<privacy::EraseRequest>(JSON)
         .res::<privacy::EraseResult>(200, JSON),
         r(
+            "get",
+            "/api/v1/erasures",
+            Roles(PRIVACY),
+            "Erasure requests of your tenant (pending ones await a second officer)",
+            get(privacy::list_erasures),
+        )
+        .res_list::<privacy::ErasureView>(200, JSON),
+        r(
             "post",
             "/api/v1/erasures",
             Roles(PRIVACY),

@@ -311,6 +311,8 @@ pub trait MetaBackend: Sealed + Send + Sync {
         tenant: &TenantId,
         id: &str,
     ) -> Result<ErasureRequest, StoreError>;
+    /// The tenant's erasure requests, oldest first.
+    async fn erasure_requests(&self, tenant: &TenantId) -> Result<Vec<ErasureRequest>, StoreError>;
     /// Records the approval; `Conflict` if the request is already approved or `by` is the
     /// officer who asked (two different people must agree), `NotFound` if there is none.
     async fn approve_erasure_request(

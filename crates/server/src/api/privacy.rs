@@ -5,7 +5,7 @@
 use crate::api::{Json, Path, Query, parse_rfc3339, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::erase::{Shredded, shred};
-use crate::lifecycle::policy::PARTIES;
+use crate::lifecycle::policy::{checked_policy, checked_rule, label, set_policy, set_rule};
 use crate::lifecycle::{caller_hash, caller_recordings, export};
 use crate::principal::{PolicyEditor, PrivacyOfficer};
 use crate::state::AppState;
@@ -15,22 +15,10 @@ use axum::response::{IntoResponse, Response};
 use callvault_core::{E164, RecordingId, TenantId};
 use callvault_store::{
     ErasureCause, ErasureRequest, Expired, HoldScope, LegalHold, RecordingPolicy, RetentionRule,
-    RuleScope,
+    StoreError,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// Longest retention a rule may set: a century (keeps `days × 86400` far from overflow).
-const MAX_DAYS: i64 = 36_500;
-
-fn label(field: &str, v: &str) -> ApiResult<()> {
-    if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "`{field}` must be 1 to 128 characters without control characters"
-        )));
-    }
-    Ok(())
-}
 
 /// A reason for a privacy action: 10 to 500 characters, so that it says something.
 fn reason(v: &str) -> ApiResult<&str> {
@@ -113,31 +101,14 @@ pub async fn set_recording_policy(
     Json(req): Json<SetRecordingPolicy>,
 ) -> ApiResult<axum::Json<RecordingPolicyView>> {
     let tenant = editable(&st, &who, &tenant).await?;
-    if let Some(q) = &req.queue {
-        label("queue", q)?;
-    }
-    label("retention_class", &req.retention_class)?;
-    if !PARTIES.contains(&req.parties.as_str()) {
-        return Err(ApiError::bad_request(
-            "`parties` must be both, caller or agent",
-        ));
-    }
-    let p = RecordingPolicy {
-        tenant: tenant.clone(),
-        queue: req.queue.unwrap_or_default(),
-        record: req.record,
-        parties: req.parties,
-        retention_class: req.retention_class,
-        updated_by: who.0.actor.clone(),
-        updated_at: st.clock.now(),
-    };
-    let mut ev = who.0.event("policy.recording.set", "ok");
-    ev.tenant = Some(tenant.to_string());
-    ev.details = Some(serde_json::json!({
-        "queue": p.queue, "record": p.record, "parties": p.parties, "retention_class": p.retention_class,
-    }));
-    audited(st.audit.record(ev).await)?;
-    st.meta.put_recording_policy(&p).await?;
+    let p = checked_policy(
+        tenant,
+        req.queue,
+        req.record,
+        req.parties,
+        req.retention_class,
+    )?;
+    let p = set_policy(&st, &who.0.event("", ""), p, st.clock.now()).await?;
     Ok(axum::Json(policy_view(p)))
 }
 
@@ -192,40 +163,8 @@ pub async fn set_retention_rule(
     Json(req): Json<SetRetentionRule>,
 ) -> ApiResult<axum::Json<RetentionRuleView>> {
     let tenant = editable(&st, &who, &tenant).await?;
-    let scope = RuleScope::parse(&req.scope)
-        .ok_or_else(|| ApiError::bad_request("`scope` must be tenant, queue or class"))?;
-    let value = match (scope, req.value) {
-        (RuleScope::Tenant, None) => String::new(),
-        (RuleScope::Tenant, Some(_)) => {
-            return Err(ApiError::bad_request("a `tenant` rule takes no `value`"));
-        }
-        (_, Some(v)) => {
-            label("value", &v)?;
-            v
-        }
-        (_, None) => {
-            return Err(ApiError::bad_request(
-                "a `queue` or `class` rule needs `value`: the queue or class it is for",
-            ));
-        }
-    };
-    if !(1..=MAX_DAYS).contains(&req.days) {
-        return Err(ApiError::bad_request("`days` must be between 1 and 36500"));
-    }
-    let r = RetentionRule {
-        tenant: tenant.clone(),
-        scope,
-        value,
-        days: req.days,
-        updated_by: who.0.actor.clone(),
-        updated_at: st.clock.now(),
-    };
-    let mut ev = who.0.event("policy.retention.set", "ok");
-    ev.tenant = Some(tenant.to_string());
-    ev.details =
-        Some(serde_json::json!({ "scope": scope.as_str(), "value": r.value, "days": r.days }));
-    audited(st.audit.record(ev).await)?;
-    st.meta.put_retention_rule(&r).await?;
+    let r = checked_rule(tenant, &req.scope, req.value, req.days)?;
+    let r = set_rule(&st, &who.0.event("", ""), r, st.clock.now()).await?;
     Ok(axum::Json(rule_view(r)))
 }
 
@@ -386,10 +325,17 @@ pub async fn lift_hold(
 ) -> ApiResult<StatusCode> {
     let mut ev = p.event("hold.lift", "ok");
     ev.target = Some(id.clone());
-    audited(st.audit.record(ev).await)?;
-    st.meta
+    audited(st.audit.record(ev.clone()).await)?;
+    if let Err(e) = st
+        .meta
         .lift_hold(&tenant, &id, &p.actor, st.clock.now())
-        .await?;
+        .await
+    {
+        // Recorded before it ran; correct the record.
+        ev.result = "error";
+        audited(st.audit.record(ev).await)?;
+        return Err(e.into());
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -508,6 +454,38 @@ pub async fn request_erasure(
     ))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ErasureView {
+    pub id: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// Absent while the request awaits a second officer.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+}
+
+/// The tenant's erasure requests, so that a second officer can find the ones awaiting them.
+/// The caller's number is not shown (only its keyed hash is kept).
+pub async fn list_erasures(
+    State(st): State<AppState>,
+    PrivacyOfficer(_, tenant, _): PrivacyOfficer,
+) -> ApiResult<axum::Json<Vec<ErasureView>>> {
+    let all = st.meta.erasure_requests(&tenant).await?;
+    Ok(axum::Json(
+        all.into_iter()
+            .map(|r| ErasureView {
+                id: r.id,
+                reason: r.reason,
+                requested_by: r.requested_by,
+                requested_at: rfc3339(r.requested_at),
+                approved_by: r.approved_by,
+                approved_at: r.approved_at.map(rfc3339),
+            })
+            .collect(),
+    ))
+}
+
 /// A second privacy officer approves a caller's erasure, which then runs.
 pub async fn approve_erasure(
     State(st): State<AppState>,
@@ -533,7 +511,12 @@ pub async fn approve_erasure(
     let now = st.clock.now();
     st.meta
         .approve_erasure_request(&tenant, &id, &p.actor, now)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Another officer approved it a moment ago (the store says which rule refused).
+            StoreError::Conflict(why) => ApiError::conflict(why),
+            other => other.into(),
+        })?;
     let recs = caller_recordings(&st, &tenant, r.caller_hash).await?;
     let victims: Vec<Expired> = recs
         .into_iter()

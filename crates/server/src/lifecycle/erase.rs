@@ -12,11 +12,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use callvault_core::{BlobName, TenantId};
 use callvault_store::{ErasureCause, Expired, StoreError};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
 
 /// Blob deletions taken from the queue at a time.
 const GC_BATCH: u32 = 1000;
+const DELETES_IN_FLIGHT: usize = 16;
 
 /// SHA-256 of a blob name, hex: lets an auditor match an erasure to an object in an old backup
 /// without the audit record listing live object names.
@@ -98,10 +100,16 @@ pub async fn collect_garbage(st: &AppState) -> ApiResult<u64> {
     let mut deleted = 0;
     loop {
         let pending = st.meta.pending_blob_deletions(GC_BATCH).await?;
+        // Deletions in flight at once: a local unlink is quick, an S3 DELETE is a round trip.
+        let outcomes: Vec<_> = futures_util::stream::iter(pending.iter().copied())
+            .map(|b| async move { (b, st.blobs.delete(&b).await) })
+            .buffer_unordered(DELETES_IN_FLIGHT)
+            .collect()
+            .await;
         let mut done = Vec::with_capacity(pending.len());
-        for b in &pending {
-            match st.blobs.delete(b).await {
-                Ok(()) | Err(StoreError::NotFound) => done.push(*b),
+        for (b, r) in outcomes {
+            match r {
+                Ok(()) | Err(StoreError::NotFound) => done.push(b),
                 Err(e) => {
                     tracing::error!(error = %e, "deleting an erased recording's blob failed; it stays queued")
                 }

@@ -7,11 +7,141 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use callvault_core::TenantId;
-use callvault_store::RecordingPolicy;
+use callvault_store::{RecordingPolicy, RetentionRule, RuleScope};
 use std::sync::atomic::Ordering;
 
 /// `parties` values: which legs of a call a live recorder keeps.
 pub const PARTIES: [&str; 3] = ["both", "caller", "agent"];
+
+/// Longest retention a rule may set: a century (keeps `days × 86400` far from overflow).
+pub const MAX_DAYS: i64 = 36_500;
+
+/// A queue, class or agent name: 1 to 128 characters without control characters.
+pub fn label(field: &str, v: &str) -> ApiResult<()> {
+    if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` must be 1 to 128 characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a policy a person asked for; `queue: None` is the tenant's default.
+pub fn checked_policy(
+    tenant: TenantId,
+    queue: Option<String>,
+    record: bool,
+    parties: String,
+    retention_class: String,
+) -> ApiResult<RecordingPolicy> {
+    if let Some(q) = &queue {
+        label("queue", q)?;
+    }
+    label("retention_class", &retention_class)?;
+    if !PARTIES.contains(&parties.as_str()) {
+        return Err(ApiError::bad_request(
+            "`parties` must be both, caller or agent",
+        ));
+    }
+    Ok(RecordingPolicy {
+        tenant,
+        queue: queue.unwrap_or_default(),
+        record,
+        parties,
+        retention_class,
+        updated_by: String::new(),
+        updated_at: 0,
+    })
+}
+
+/// Checks a retention rule a person asked for.
+pub fn checked_rule(
+    tenant: TenantId,
+    scope: &str,
+    value: Option<String>,
+    days: i64,
+) -> ApiResult<RetentionRule> {
+    let scope = RuleScope::parse(scope)
+        .ok_or_else(|| ApiError::bad_request("`scope` must be tenant, queue or class"))?;
+    let value = match (scope, value) {
+        (RuleScope::Tenant, None) => String::new(),
+        (RuleScope::Tenant, Some(_)) => {
+            return Err(ApiError::bad_request("a `tenant` rule takes no `value`"));
+        }
+        (_, Some(v)) => {
+            label("value", &v)?;
+            v
+        }
+        (_, None) => {
+            return Err(ApiError::bad_request(
+                "a `queue` or `class` rule needs `value`: the queue or class it is for",
+            ));
+        }
+    };
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(ApiError::bad_request("`days` must be between 1 and 36500"));
+    }
+    Ok(RetentionRule {
+        tenant,
+        scope,
+        value,
+        days,
+        updated_by: String::new(),
+        updated_at: 0,
+    })
+}
+
+/// Stores `p` as `origin`'s change at `now`, audited first (`policy.recording.set`).
+pub async fn set_policy(
+    st: &AppState,
+    origin: &Event,
+    mut p: RecordingPolicy,
+    now: i64,
+) -> ApiResult<RecordingPolicy> {
+    p.updated_by = origin.actor.clone();
+    p.updated_at = now;
+    let ev = Event {
+        action: "policy.recording.set",
+        result: "ok",
+        tenant: Some(p.tenant.to_string()),
+        details: Some(serde_json::json!({
+            "queue": p.queue, "record": p.record, "parties": p.parties, "retention_class": p.retention_class,
+        })),
+        ..origin.clone()
+    };
+    st.audit
+        .record(ev)
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    st.meta.put_recording_policy(&p).await?;
+    Ok(p)
+}
+
+/// Stores `r` as `origin`'s change at `now`, audited first (`policy.retention.set`).
+pub async fn set_rule(
+    st: &AppState,
+    origin: &Event,
+    mut r: RetentionRule,
+    now: i64,
+) -> ApiResult<RetentionRule> {
+    r.updated_by = origin.actor.clone();
+    r.updated_at = now;
+    let ev = Event {
+        action: "policy.retention.set",
+        result: "ok",
+        tenant: Some(r.tenant.to_string()),
+        details: Some(
+            serde_json::json!({ "scope": r.scope.as_str(), "value": r.value, "days": r.days }),
+        ),
+        ..origin.clone()
+    };
+    st.audit
+        .record(ev)
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    st.meta.put_retention_rule(&r).await?;
+    Ok(r)
+}
 
 /// What the policy that admitted a call says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,7 +51,9 @@ pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResu
         }
         let mut after = None;
         loop {
-            // A real run always reads the first page: the previous page is gone.
+            // Both kinds of run walk forward with the cursor. A real run could restart from the
+            // top, since what it erased is gone, but on PostgreSQL the erased rows stay in the
+            // index as dead entries until vacuum, and every restart would walk them again.
             let page = st
                 .meta
                 .expired_recordings(&tenant.id, now, after, batch)
@@ -59,9 +61,8 @@ pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResu
             let Some(last) = page.last() else { break };
             report.batches += 1;
             report.expired += page.len() as u64;
-            if dry_run {
-                after = Some((last.started_at, last.id));
-            } else {
+            after = Some((last.started_at, last.id));
+            if !dry_run {
                 let s = shred(
                     st,
                     &origin,
@@ -74,9 +75,6 @@ pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResu
                 .await?;
                 report.expired -= s.spared;
                 report.spared += s.spared;
-                if s.erased == 0 {
-                    break; // everything on the page became held: do not spin on it
-                }
             }
             if page.len() < batch as usize {
                 break;

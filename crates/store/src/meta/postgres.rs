@@ -1243,6 +1243,17 @@ impl MetaBackend for Postgres {
         .await
     }
 
+    async fn erasure_requests(&self, tenant: &TenantId) -> Result<Vec<ErasureRequest>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {ERASURE_REQ_COLS} FROM erasure_requests WHERE tenant = $1 ORDER BY requested_at, id"
+            ),
+            &[&tenant.as_str()],
+            erasure_request_row,
+        )
+        .await
+    }
+
     async fn approve_erasure_request(
         &self,
         tenant: &TenantId,

@@ -450,7 +450,8 @@ pub(super) fn not_held(now: &str) -> String {
 /// that no hold covers, oldest first after the cursor `(after_t, after_id)`, at most `limit`.
 /// A recording's retention is the longest of the rules that match it (tenant, its queue, its
 /// class); one that no rule matches is never returned. The bound on `started_at` by the
-/// shortest rule lets the time index stop the scan early.
+/// shortest rule lets the time index stop the scan early, and the cursor is written with a
+/// plain lower bound on `started_at` so that the index can start the scan there.
 pub(super) fn expired_sql(
     t: &str,
     now: &str,
@@ -464,7 +465,7 @@ pub(super) fn expired_sql(
            AND r.started_at + 86400 * (SELECT MAX(x.days) FROM retention_rules x WHERE x.tenant = r.tenant
                  AND (x.scope = 'tenant' OR (x.scope = 'queue' AND x.value = r.queue)
                       OR (x.scope = 'class' AND x.value = r.retention_class))) <= {now}
-           AND (r.started_at > {after_t} OR (r.started_at = {after_t} AND r.id > {after_id}))
+           AND r.started_at >= {after_t} AND (r.started_at > {after_t} OR r.id > {after_id})
            AND {}
          ORDER BY r.started_at, r.id LIMIT {limit}",
         not_held(now)

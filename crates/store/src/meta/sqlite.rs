@@ -1092,6 +1092,18 @@ impl MetaBackend for Sqlite {
                         not_held("?3")
                     ))
                     .map_err(map_err)?;
+                let mut grants = tx
+                    .prepare_cached("DELETE FROM grants WHERE recording = ?1")
+                    .map_err(map_err)?;
+                let mut row = tx
+                    .prepare_cached("DELETE FROM recordings WHERE id = ?1")
+                    .map_err(map_err)?;
+                let mut tomb = tx
+                    .prepare_cached("INSERT INTO erasures (recording, tenant, erased_at, cause) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(map_err)?;
+                let mut queue = tx
+                    .prepare_cached("INSERT OR IGNORE INTO blob_deletions (blob, queued_at) VALUES (?1, ?2)")
+                    .map_err(map_err)?;
                 let mut out = Vec::new();
                 for id in &ids {
                     let Some(e) = one(find
@@ -1100,16 +1112,12 @@ impl MetaBackend for Sqlite {
                     else {
                         continue;
                     };
-                    one(tx.execute("DELETE FROM grants WHERE recording = ?1", [id]))?;
-                    one(tx.execute("DELETE FROM recordings WHERE id = ?1", [id]))?;
-                    one(tx.execute(
-                        "INSERT INTO erasures (recording, tenant, erased_at, cause) VALUES (?1, ?2, ?3, ?4)",
-                        params![id, tenant, now, cause.as_str()],
-                    ))?;
-                    one(tx.execute(
-                        "INSERT OR IGNORE INTO blob_deletions (blob, queued_at) VALUES (?1, ?2)",
-                        params![e.blob.to_string(), now],
-                    ))?;
+                    grants.execute([id]).map_err(map_err)?;
+                    row.execute([id]).map_err(map_err)?;
+                    tomb.execute(params![id, tenant, now, cause.as_str()])
+                        .map_err(map_err)?;
+                    queue.execute(params![e.blob.to_string(), now])
+                        .map_err(map_err)?;
                     out.push(e);
                 }
                 Ok(out)
@@ -1181,6 +1189,19 @@ impl MetaBackend for Sqlite {
                 [tenant, id],
                 read(erasure_request_row),
             ))
+        })
+        .await
+    }
+
+    async fn erasure_requests(&self, tenant: &TenantId) -> Result<Vec<ErasureRequest>, StoreError> {
+        let tenant = tenant.as_str().to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {ERASURE_REQ_COLS} FROM erasure_requests WHERE tenant = ?1 ORDER BY requested_at, id"
+                ))
+                .map_err(map_err)?;
+            all(st.query_map([tenant], read(erasure_request_row)).map_err(map_err)?)
         })
         .await
     }

@@ -386,6 +386,16 @@ async fn erasure_needs_a_second_officer(s: MetadataStore) {
     };
     s.create_erasure_request(&r).await.unwrap();
     assert_eq!(s.get_erasure_request(&t, &r.id).await.unwrap(), r);
+    let later = ErasureRequest {
+        id: uniq("er"),
+        requested_at: T0 + 1,
+        ..r.clone()
+    };
+    s.create_erasure_request(&later).await.unwrap();
+    assert_eq!(
+        s.erasure_requests(&t).await.unwrap(),
+        vec![r.clone(), later]
+    );
     expect_conflict(
         s.approve_erasure_request(&t, &r.id, "user:po1", T0 + 1)
             .await,
