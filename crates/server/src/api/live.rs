@@ -249,8 +249,15 @@ pub async fn stream(
     State(st): State<AppState>,
     Recorder(p, tenant): Recorder,
     Path(id): Path<String>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    // axum's own rejection is plain text; every error of the API is the one JSON error body.
+    let ws = ws.map_err(|e| {
+        ApiError::bad_request(format!(
+            "this route speaks WebSocket only (GET with Upgrade: websocket): {}",
+            e.body_text()
+        ))
+    })?;
     let id = RecordingId::parse(&id)?;
     // Refuse an unknown or closed call before upgrading, with a plain HTTP error.
     st.live.status(&tenant, &id).await?;
