@@ -207,6 +207,8 @@ async fn local_blob_tmp_leftovers_cleaned_and_never_listed() {
     let half = BlobName::random();
     std::fs::write(tmp.join(half.to_string()), b"half written").unwrap();
     std::fs::write(tmp.join("junk"), b"x").unwrap();
+    abandon(&tmp.join(half.to_string()));
+    abandon(&tmp.join("junk"));
     assert_eq!(s.list().await.unwrap(), vec![kept], "tmp/ is never listed");
     assert!(matches!(s.open(&half).await, Err(StoreError::NotFound)));
     drop(s);
@@ -239,4 +241,31 @@ async fn local_blob_reopen_keeps_data() {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut s.open(&n).await.unwrap(), &mut out).unwrap();
     assert_eq!(out, b"persisted");
+}
+
+/// Opening the store sweeps abandoned writes from `tmp/` but leaves fresh ones, which another
+/// process on the same directory (the running server, while a CLI verb opens it) may be writing.
+#[tokio::test]
+async fn opening_the_local_store_spares_writes_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = blob_root(&dir).join("tmp");
+    drop(open_blobs(&dir).await);
+    let (fresh, old) = (tmp.join("fresh"), tmp.join("abandoned"));
+    std::fs::write(&fresh, b"in flight").unwrap();
+    std::fs::write(&old, b"left behind").unwrap();
+    abandon(&old);
+    drop(open_blobs(&dir).await);
+    assert!(fresh.exists(), "a write in flight was deleted");
+    assert!(!old.exists(), "an abandoned write was kept");
+}
+
+/// Makes a file in `tmp/` look like a write abandoned two hours ago.
+fn abandon(path: &Path) {
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
 }

@@ -17,6 +17,9 @@ pub(super) struct Local {
 
 impl Sealed for Local {}
 
+/// A write in flight is done in seconds; a temporary file older than this was abandoned.
+pub const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 fn mkdir(p: &Path) -> std::io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
 }
@@ -26,9 +29,15 @@ impl Local {
         tokio::task::spawn_blocking(move || {
             mkdir(&root.join("objects"))?;
             mkdir(&root.join("tmp"))?;
-            // Leftovers in tmp/ are writes that never completed; they were never visible.
+            // Leftovers in tmp/ are writes that never completed; they were never visible. Only
+            // old ones go: another process on the same directory (a running server while a CLI
+            // verb opens the store) may be writing the fresh ones right now.
             for e in fs::read_dir(root.join("tmp"))? {
-                let _ = fs::remove_file(e?.path());
+                let e = e?;
+                let age = e.metadata()?.modified()?.elapsed().unwrap_or_default();
+                if age > STALE_TMP {
+                    let _ = fs::remove_file(e.path());
+                }
             }
             Ok(Self { root })
         })
