@@ -110,6 +110,20 @@ impl Sqlite {
         .await?
     }
 
+    /// Every row `sql` returns for its one parameter `?1` (a tenant, or NULL for all), parsed by `row`.
+    async fn rows_of<T: Send + 'static>(
+        &self,
+        sql: String,
+        param: Option<String>,
+        row: fn(&dyn Cells) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql).map_err(map_err)?;
+            all(st.query_map([param], read(row)).map_err(map_err)?)
+        })
+        .await
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -459,15 +473,13 @@ impl MetaBackend for Sqlite {
     }
 
     async fn list_users(&self, tenant: Option<&TenantId>) -> Result<Vec<User>, StoreError> {
-        let tenant = tenant.map(|t| t.as_str().to_owned());
-        self.read(move |c| {
-            let mut st = c
-                .prepare(&format!(
-                    "SELECT {USER_COLS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY username"
-                ))
-                .map_err(map_err)?;
-            all(st.query_map([tenant], read(user_row)).map_err(map_err)?)
-        })
+        self.rows_of(
+            format!(
+                "SELECT {USER_COLS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY username"
+            ),
+            tenant.map(|t| t.as_str().to_owned()),
+            user_row,
+        )
         .await
     }
 
@@ -586,16 +598,8 @@ impl MetaBackend for Sqlite {
     }
 
     async fn list_tokens(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiToken>, StoreError> {
-        let tenant = tenant.map(|t| t.as_str().to_owned());
-        self.read(move |c| {
-            let mut st = c
-                .prepare(&format!(
-                    "SELECT {TOKEN_COLS} FROM api_tokens WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"
-                ))
-                .map_err(map_err)?;
-            all(st.query_map([tenant], read(token_row)).map_err(map_err)?)
-        })
-        .await
+        self.rows_of(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"), tenant.map(|t| t.as_str().to_owned()), token_row)
+            .await
     }
 
     async fn revoke_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -943,15 +947,13 @@ impl MetaBackend for Sqlite {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<RecordingPolicy>, StoreError> {
-        let tenant = tenant.as_str().to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {POLICY_COLS} FROM recording_policies WHERE tenant = ?1 ORDER BY queue"
-                ))
-                .map_err(map_err)?;
-            all(st.query_map([tenant], read(policy_row)).map_err(map_err)?)
-        })
+        self.rows_of(
+            format!(
+                "SELECT {POLICY_COLS} FROM recording_policies WHERE tenant = ?1 ORDER BY queue"
+            ),
+            Some(tenant.as_str().to_owned()),
+            policy_row,
+        )
         .await
     }
 
@@ -968,15 +970,13 @@ impl MetaBackend for Sqlite {
     }
 
     async fn retention_rules(&self, tenant: &TenantId) -> Result<Vec<RetentionRule>, StoreError> {
-        let tenant = tenant.as_str().to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {RULE_COLS} FROM retention_rules WHERE tenant = ?1 ORDER BY scope, value"
-                ))
-                .map_err(map_err)?;
-            all(st.query_map([tenant], read(rule_row)).map_err(map_err)?)
-        })
+        self.rows_of(
+            format!(
+                "SELECT {RULE_COLS} FROM retention_rules WHERE tenant = ?1 ORDER BY scope, value"
+            ),
+            Some(tenant.as_str().to_owned()),
+            rule_row,
+        )
         .await
     }
 
@@ -997,15 +997,13 @@ impl MetaBackend for Sqlite {
     }
 
     async fn holds(&self, tenant: &TenantId) -> Result<Vec<LegalHold>, StoreError> {
-        let tenant = tenant.as_str().to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {HOLD_COLS} FROM legal_holds WHERE tenant = ?1 ORDER BY created_at, id"
-                ))
-                .map_err(map_err)?;
-            all(st.query_map([tenant], read(hold_row)).map_err(map_err)?)
-        })
+        self.rows_of(
+            format!(
+                "SELECT {HOLD_COLS} FROM legal_holds WHERE tenant = ?1 ORDER BY created_at, id"
+            ),
+            Some(tenant.as_str().to_owned()),
+            hold_row,
+        )
         .await
     }
 
@@ -1194,16 +1192,8 @@ impl MetaBackend for Sqlite {
     }
 
     async fn erasure_requests(&self, tenant: &TenantId) -> Result<Vec<ErasureRequest>, StoreError> {
-        let tenant = tenant.as_str().to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {ERASURE_REQ_COLS} FROM erasure_requests WHERE tenant = ?1 ORDER BY requested_at, id"
-                ))
-                .map_err(map_err)?;
-            all(st.query_map([tenant], read(erasure_request_row)).map_err(map_err)?)
-        })
-        .await
+        self.rows_of(format!("SELECT {ERASURE_REQ_COLS} FROM erasure_requests WHERE tenant = ?1 ORDER BY requested_at, id"), Some(tenant.as_str().to_owned()), erasure_request_row)
+            .await
     }
 
     async fn approve_erasure_request(
