@@ -102,5 +102,8 @@ pub trait BlobBackend: crate::meta::Sealed + Send + Sync {
     async fn open(&self, name: &BlobName) -> Result<Box<dyn BlobRead>, StoreError>;
     /// Removes a blob; removing a missing blob is not an error (deletion is idempotent).
     async fn delete(&self, name: &BlobName) -> Result<(), StoreError>;
+    /// Every blob whose `put` returned, each once. An inventory for operators and benchmarks,
+    /// never a proof of deletion: a multi-node object store may list a just-deleted blob for a
+    /// moment, while `open` of it already fails.
     async fn list(&self) -> Result<Vec<BlobName>, StoreError>;
 }
