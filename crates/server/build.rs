@@ -9,10 +9,10 @@ fn main() {
     // A new commit moves HEAD or the branch it points at (paths asked of git, so that
     // worktrees work; a path that does not exist would make cargo rerun this on every build).
     for p in ["HEAD", "refs/heads", "packed-refs"] {
-        if let Some(path) = git(&["rev-parse", "--git-path", p]) {
-            if std::path::Path::new(&path).exists() {
-                println!("cargo:rerun-if-changed={path}");
-            }
+        if let Some(path) = git(&["rev-parse", "--git-path", p])
+            && std::path::Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
         }
     }
     let from_env = std::env::var("SOURCE_DATE_EPOCH")

@@ -45,17 +45,17 @@ fn entry(i: u64) -> Entry {
         time: start + Duration::seconds(i as i64 * 7),
         actor: format!("user:agent{}", i % 4),
         tenant: Some("acme".into()),
-        action: if i % 3 == 0 {
+        action: if i.is_multiple_of(3) {
             "recording.play"
         } else {
             "recording.upload"
         }
         .into(),
         target: Some(format!("rec_{i:04}")),
-        purpose: (i % 3 == 0).then(|| "quality review".into()),
-        result: if i % 11 == 0 { "denied" } else { "ok" }.into(),
+        purpose: i.is_multiple_of(3).then(|| "quality review".into()),
+        result: if i.is_multiple_of(11) { "denied" } else { "ok" }.into(),
         client: Some("192.0.2.10".into()),
-        details: (i % 5 == 0).then(|| r#"{"bytes":1024}"#.into()),
+        details: i.is_multiple_of(5).then(|| r#"{"bytes":1024}"#.into()),
     }
 }
 

@@ -65,18 +65,22 @@ pub async fn run(args: &Args) -> Result<()> {
     };
     let chunks = secs * 1000 / frame_ms;
     let started = Instant::now();
+    let load = Arc::new(Load {
+        http,
+        tls,
+        base: server.base.clone(),
+        token,
+        chunks,
+        frame_ms,
+        started,
+    });
     let mut tasks = Vec::with_capacity(calls);
     for n in 0..calls {
         let delay = Duration::from_millis(ramp_secs * 1000 * n as u64 / calls.max(1) as u64);
-        let (http, tls, base, token) = (
-            http.clone(),
-            tls.clone(),
-            server.base.clone(),
-            token.clone(),
-        );
+        let load = load.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            one_call(&http, tls, &base, &token, n as u64, chunks, frame_ms).await
+            one_call(&load, n as u64).await
         }));
     }
     let mut latencies = Vec::new();
@@ -101,14 +105,31 @@ pub async fn run(args: &Args) -> Result<()> {
     let usage = sampler
         .join()
         .map_err(|_| anyhow::anyhow!("sampler panicked"))?;
-    let s = summarize(&latencies);
-    println!(
-        "ack latency over {} chunks: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        s.n,
-        s.p50 / 1e3,
-        s.p99 / 1e3,
-        s.max / 1e3
-    );
+    let all: Vec<Duration> = latencies.iter().map(|(_, l)| *l).collect();
+    report("ack latency over", &all);
+    // Where the tail comes from: calls opening (TLS handshakes, key wrapping), every call
+    // running, calls finishing (their assembly into recordings runs beside the others).
+    let ramp_end = Duration::from_secs(ramp_secs + 1);
+    let windows = [
+        ("calls opening", Duration::ZERO..ramp_end),
+        ("all calls running", ramp_end..Duration::from_secs(secs)),
+        ("calls finishing", Duration::from_secs(secs)..Duration::MAX),
+    ];
+    for (what, window) in windows {
+        let part: Vec<Duration> = latencies
+            .iter()
+            .filter(|(at, _)| window.contains(at))
+            .map(|(_, l)| *l)
+            .collect();
+        report(
+            &format!(
+                "  sent {:.0}–{:.0} s ({what}):",
+                window.start.as_secs_f64(),
+                window.end.as_secs_f64().min(elapsed.as_secs_f64())
+            ),
+            &part,
+        );
+    }
     println!(
         "server: CPU {:.0} % of one core on average while calls ran (peak 1-s sample {:.0} %), RSS peak {:.0} MB (VmHWM {:.0} MB); run took {:.1} s",
         usage.cpu_mean,
@@ -127,6 +148,17 @@ pub async fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn report(what: &str, latencies: &[Duration]) {
+    let s = summarize(latencies);
+    println!(
+        "{what} {} chunks: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        s.n,
+        s.p50 / 1e3,
+        s.p99 / 1e3,
+        s.max / 1e3
+    );
+}
+
 /// Deterministic audio for chunk `seq` of call `n`.
 fn audio(n: u64, seq: u64, len: usize) -> Vec<u8> {
     let mut x =
@@ -141,15 +173,31 @@ fn audio(n: u64, seq: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn one_call(
-    http: &reqwest::Client,
+/// What every simulated call shares.
+struct Load {
+    http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
-    base: &str,
-    token: &str,
-    n: u64,
+    base: String,
+    token: String,
     chunks: u64,
     frame_ms: u64,
-) -> Result<(RecordingId, Vec<Duration>)> {
+    /// When the run started; each latency is kept with its send time relative to this.
+    started: Instant,
+}
+
+/// Call `n`: open, stream `chunks` chunks at real-time pace, finish. Returns the recording id
+/// and each chunk's (send time, ack latency).
+async fn one_call(load: &Load, n: u64) -> Result<(RecordingId, Vec<(Duration, Duration)>)> {
+    let Load {
+        http,
+        tls,
+        base,
+        token,
+        chunks,
+        frame_ms,
+        started,
+    } = load;
+    let (chunks, frame_ms) = (*chunks, *frame_ms);
     let opened: serde_json::Value = http
         .post(format!("{base}/api/v1/live/calls"))
         .bearer_auth(token)
@@ -166,13 +214,18 @@ async fn one_call(
     let addr = base.trim_start_matches("https://");
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let stream = tokio_rustls::TlsConnector::from(tls)
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
         .connect(rustls_pki_types::ServerName::try_from("localhost")?, tcp)
         .await?;
     let mut req = format!("wss://{addr}/api/v1/live/calls/{id}/stream").into_client_request()?;
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await?;
+    // Acks are tiny; tungstenite zero-fills its whole read buffer on every read, and at the
+    // 128 KiB default that memset was the load generator's largest cost.
+    let config =
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await?;
     let mut tick = tokio::time::interval(Duration::from_millis(frame_ms));
     let mut lat = Vec::with_capacity(chunks as usize);
     let frame = frame_ms as usize * BYTES_PER_MS;
@@ -183,7 +236,7 @@ async fn one_call(
         let t0 = Instant::now();
         ws.send(Message::Binary(msg.into())).await?;
         let reply = next_text(&mut ws).await?;
-        lat.push(t0.elapsed());
+        lat.push((t0.duration_since(*started), t0.elapsed()));
         if reply["ack"] != seq {
             bail!("chunk {seq} not acknowledged: {reply}");
         }
@@ -392,6 +445,15 @@ impl ServerProc {
 
     fn recorder_token(&self) -> Result<String> {
         self.cli(&["tenant", "create", TENANT, "--name", "Bench"])?;
+        // A tenant without a recording policy refuses every call.
+        self.cli(&[
+            "policy",
+            "recording",
+            "--tenant",
+            TENANT,
+            "--class",
+            "standard",
+        ])?;
         let out = self.cli(&[
             "token", "create", "--name", "load", "--role", "recorder", "--tenant", TENANT,
             "--days", "1",

@@ -267,7 +267,7 @@ pub async fn run(args: &Args) -> Result<()> {
         gen_time += t0.elapsed();
         for (k, r) in chunk.iter().enumerate() {
             bytes += (r.header.len() + r.caller_enc.as_ref().map_or(0, Vec::len)) as u64;
-            if (done + k as u64) % sample_every == 0 {
+            if (done + k as u64).is_multiple_of(sample_every) {
                 samples.push(Sample {
                     tenant: tenants.iter().position(|t| *t == r.tenant).unwrap_or(0),
                     started_at: r.started_at,

@@ -10,13 +10,12 @@ pub async fn run(cfg: &Config, json: bool) -> Result<ExitCode> {
     let mut f = posture::static_checks(cfg);
     // What is stored can be checked only once the deployment opens; a config that cannot even
     // open has its reason among the static findings already.
-    if !f.iter().any(|x| x.severity == Severity::Critical) {
-        if let Ok(b) = callvault_server::open(cfg, false).await {
-            f.extend(
-                posture::live_checks(cfg, &b.state.meta, callvault_server::principal::now())
-                    .await?,
-            );
-        }
+    if !f.iter().any(|x| x.severity == Severity::Critical)
+        && let Ok(b) = callvault_server::open(cfg, false).await
+    {
+        f.extend(
+            posture::live_checks(cfg, &b.state.meta, callvault_server::principal::now()).await?,
+        );
     }
     f.sort_by_key(|x| std::cmp::Reverse(x.severity));
     if json {

@@ -129,13 +129,13 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
     }
     // 3. Every route of the published API, without credentials.
     let mut routes: Vec<(String, String)> = Vec::new();
-    if let Ok(r) = c.get(format!("{root}/api/v1/openapi.json")).send().await {
-        if let Ok(doc) = r.json::<Value>().await {
-            for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-                for (method, op) in item.as_object().into_iter().flatten() {
-                    if op.get("security").is_some() {
-                        routes.push((method.clone(), path.clone()));
-                    }
+    if let Ok(r) = c.get(format!("{root}/api/v1/openapi.json")).send().await
+        && let Ok(doc) = r.json::<Value>().await
+    {
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if op.get("security").is_some() {
+                    routes.push((method.clone(), path.clone()));
                 }
             }
         }
@@ -148,17 +148,17 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
             "put" => c.put(&u).body(Vec::new()),
             _ => c.post(&u).json(&serde_json::json!({})),
         };
-        if let Ok(r) = req.send().await {
-            if r.status() != reqwest::StatusCode::UNAUTHORIZED {
-                expose(
-                    severity_of_exposed(path),
-                    format!(
-                        "{} {path} answered {} without credentials",
-                        method.to_uppercase(),
-                        r.status()
-                    ),
-                );
-            }
+        if let Ok(r) = req.send().await
+            && r.status() != reqwest::StatusCode::UNAUTHORIZED
+        {
+            expose(
+                severity_of_exposed(path),
+                format!(
+                    "{} {path} answered {} without credentials",
+                    method.to_uppercase(),
+                    r.status()
+                ),
+            );
         }
     }
     // 4. Listings and guessable paths of recordings, data files and exports.
@@ -187,13 +187,12 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
             .json(&serde_json::json!({ "username": user, "password": pass }))
             .send()
             .await
+            && r.status().is_success()
         {
-            if r.status().is_success() {
-                expose(
-                    "critical",
-                    format!("default credentials {user}/{pass} are accepted"),
-                );
-            }
+            expose(
+                "critical",
+                format!("default credentials {user}/{pass} are accepted"),
+            );
         }
     }
     // 6. Banners and verbose errors.
@@ -205,10 +204,10 @@ pub async fn run(url: &str, json: bool) -> Result<ExitCode> {
         .await
     {
         for h in ["server", "x-powered-by"] {
-            if let Some(v) = r.headers().get(h).and_then(|v| v.to_str().ok()) {
-                if v.chars().any(|c| c.is_ascii_digit()) {
-                    expose("low", format!("the `{h}` header reveals a version: {v}"));
-                }
+            if let Some(v) = r.headers().get(h).and_then(|v| v.to_str().ok())
+                && v.chars().any(|c| c.is_ascii_digit())
+            {
+                expose("low", format!("the `{h}` header reveals a version: {v}"));
             }
         }
         let body = r.text().await.unwrap_or_default();

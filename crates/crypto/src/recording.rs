@@ -93,13 +93,13 @@ impl<W: Write> Write for Splitter<W> {
         }
         let before = self.header.len();
         self.header.extend_from_slice(buf);
-        if let Some(mac_line) = find(&self.header, b"\n--- ") {
-            if let Some(nl) = self.header[mac_line + 1..].iter().position(|&b| b == b'\n') {
-                let end = mac_line + 1 + nl + 1;
-                let rest = self.header.split_off(end);
-                self.header_done = true;
-                self.sink.write_all(&rest)?;
-            }
+        if let Some(mac_line) = find(&self.header, b"\n--- ")
+            && let Some(nl) = self.header[mac_line + 1..].iter().position(|&b| b == b'\n')
+        {
+            let end = mac_line + 1 + nl + 1;
+            let rest = self.header.split_off(end);
+            self.header_done = true;
+            self.sink.write_all(&rest)?;
         }
         debug_assert!(self.header.len() >= before || self.header_done);
         Ok(buf.len())

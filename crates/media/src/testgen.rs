@@ -68,7 +68,7 @@ pub fn wav(
     for i in 0..samples_per_channel {
         if i % syllable == 0 {
             // Alternate loud syllables with quiet (but not silent) gaps.
-            target = if rng.next() % 3 == 0 {
+            target = if rng.next().is_multiple_of(3) {
                 300
             } else {
                 rng.range(3000, 14000) as i32

@@ -61,7 +61,7 @@ pub fn try_header(
         return Err(MediaError::WavSampleRate { rate: sample_rate });
     }
     let block_align = channels * (bits / 8);
-    if data_len % u32::from(block_align) != 0 {
+    if !data_len.is_multiple_of(u32::from(block_align)) {
         return Err(MediaError::WavPartialFrame {
             len: u64::from(data_len),
             block_align,

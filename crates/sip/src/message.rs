@@ -178,10 +178,10 @@ impl Message {
                 ));
             }
         }
-        if let Some(value) = self.header("Content-Length") {
-            if parse_content_length(value)? != self.body.len() {
-                return Err(ParseError::ContentLength);
-            }
+        if let Some(value) = self.header("Content-Length")
+            && parse_content_length(value)? != self.body.len()
+        {
+            return Err(ParseError::ContentLength);
         }
         if self.top_via_branch().is_none() {
             return Err(ParseError::Header("Via has no branch parameter"));

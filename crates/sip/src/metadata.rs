@@ -334,10 +334,10 @@ impl Walker {
             Capture::ParticipantAor => self.last_participant(|p| p.aor = Some(value)),
             Capture::ParticipantSend => self.last_participant(|p| push_unique(&mut p.send, value)),
             Capture::AssocSend => {
-                if let Some(pid) = &self.assoc_participant {
-                    if self.assoc.len() < MAX_ITEMS {
-                        self.assoc.push((pid.clone(), value));
-                    }
+                if let Some(pid) = &self.assoc_participant
+                    && self.assoc.len() < MAX_ITEMS
+                {
+                    self.assoc.push((pid.clone(), value));
                 }
             }
             Capture::StreamLabel => {

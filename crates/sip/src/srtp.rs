@@ -143,12 +143,12 @@ impl Context {
             .tag(authenticated, roc)
             .verify_truncated_left(tag)
             .map_err(|_| SrtpError::Authentication)?;
-        if let Some(s) = state {
-            if index <= s.highest {
-                let age = s.highest - index;
-                if age >= REPLAY_WINDOW || s.window & (1 << age) != 0 {
-                    return Err(SrtpError::Replay);
-                }
+        if let Some(s) = state
+            && index <= s.highest
+        {
+            let age = s.highest - index;
+            if age >= REPLAY_WINDOW || s.window & (1 << age) != 0 {
+                return Err(SrtpError::Replay);
             }
         }
         let mut plain = authenticated.to_vec();
@@ -200,12 +200,11 @@ impl Context {
                 s.last_used = clock;
             }
             None => {
-                if self.ssrcs.len() == MAX_SSRCS {
-                    if let Some(oldest) =
+                if self.ssrcs.len() == MAX_SSRCS
+                    && let Some(oldest) =
                         (0..self.ssrcs.len()).min_by_key(|&i| self.ssrcs[i].last_used)
-                    {
-                        self.ssrcs.swap_remove(oldest);
-                    }
+                {
+                    self.ssrcs.swap_remove(oldest);
                 }
                 self.ssrcs.push(SsrcState {
                     ssrc,

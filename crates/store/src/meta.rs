@@ -13,6 +13,8 @@ mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
+mod segment_journal;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 /// Which database holds the metadata; chosen from config at startup. `Debug` hides the

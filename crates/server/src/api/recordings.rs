@@ -209,10 +209,10 @@ pub async fn upload(
     }
     // Peaks are derived data: a recording without them still plays, so a failure here is
     // logged rather than undoing the upload.
-    if let Some(enc) = peaks_enc {
-        if let Err(e) = st.meta.put_peaks(&id, &enc).await {
-            tracing::warn!(recording = %id, error = %e, "waveform peaks not stored");
-        }
+    if let Some(enc) = peaks_enc
+        && let Err(e) = st.meta.put_peaks(&id, &enc).await
+    {
+        tracing::warn!(recording = %id, error = %e, "waveform peaks not stored");
     }
     st.metrics.uploads.fetch_add(1, Ordering::Relaxed);
     Ok((

@@ -314,7 +314,9 @@ impl LiveCalls {
                 return Err(LiveError::Closed(state));
             }
             let (frame, align) = (a.format.frame_bytes, a.format.block_align());
-            if audio.is_empty() || audio.len() > frame as usize || audio.len() % align as usize != 0
+            if audio.is_empty()
+                || audio.len() > frame as usize
+                || !audio.len().is_multiple_of(align as usize)
             {
                 return Err(LiveError::ChunkSize {
                     len: audio.len(),

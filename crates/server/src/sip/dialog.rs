@@ -450,10 +450,11 @@ impl Recorder {
                 0
             };
             let channel = if recorded { channel_index(i) } else { None };
-            if recorded && m.direction == Direction::Inactive {
-                if let Some(c) = channel {
-                    handle.control(Control::Pause(c)).await;
-                }
+            if recorded
+                && m.direction == Direction::Inactive
+                && let Some(c) = channel
+            {
+                handle.control(Control::Pause(c)).await;
             }
             answer.push((answer_media(m, port), channel));
         }

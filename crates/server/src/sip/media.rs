@@ -195,10 +195,10 @@ pub fn start(
             // A full node assembles at once, as the HTTPS finish does; otherwise (or if this
             // fails) the sweeper does, and the call is safe in the journal meanwhile.
             Ok(call) => {
-                if let (Some(keys), LiveState::Finished) = (&st.keys, call.state) {
-                    if let Err(e) = live.assemble(keys, &call).await {
-                        tracing::error!(error = %e, call = %spec.id, "assembling a SIPREC call failed; the sweeper retries");
-                    }
+                if let (Some(keys), LiveState::Finished) = (&st.keys, call.state)
+                    && let Err(e) = live.assemble(keys, &call).await
+                {
+                    tracing::error!(error = %e, call = %spec.id, "assembling a SIPREC call failed; the sweeper retries");
                 }
             }
             Err(e) => {

@@ -2,8 +2,11 @@
 //! transaction survives power loss; one writer connection (SQLite serialises writers anyway)
 //! and a few readers that WAL lets run beside it; checkpoints run on a background thread so
 //! that no commit pays for copying the WAL into the database. Blocking calls run on tokio's blocking pool.
+//! Live chunks are not rows: they go to the segment journal beside the database
+//! (`segment_journal.rs`), which the call rows here govern.
 
 use super::rows::*;
+use super::segment_journal::{SegmentJournal, read_located};
 use super::{MetaBackend, Sealed};
 use crate::StoreError;
 use crate::model::*;
@@ -26,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0004_lifecycle.sql"),
     include_str!("sqlite/0005_live_calls.sql"),
     include_str!("sqlite/0006_console.sql"),
+    include_str!("sqlite/0007_live_journal_files.sql"),
 ];
 
 pub(super) struct Sqlite {
@@ -36,6 +40,60 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Held by a journal append and by every change of a live call's state, so a chunk is
+    /// either durable before its call closes or refused as closed — without making the
+    /// append's fsync wait for SQLite commits or the other way round. Lock order: this, then
+    /// a connection, then `journal`.
+    live_gate: Mutex<()>,
+    /// Opened on first use, so a CLI verb run beside the server never takes it.
+    journal: Mutex<Option<SegmentJournal>>,
+    journal_dir: PathBuf,
+}
+
+impl Inner {
+    /// Runs `f` on the live journal, opening it (and dropping the chunks of calls the database
+    /// no longer holds as live) on first use.
+    fn with_journal<T>(
+        &self,
+        c: &Connection,
+        f: impl FnOnce(&mut SegmentJournal) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = lock(&self.journal)?;
+        if guard.is_none() {
+            let mut j = SegmentJournal::open(&self.journal_dir)?;
+            let mut st = c
+                .prepare(
+                    "SELECT id FROM live_calls WHERE state IN ('open', 'finished', 'incomplete')",
+                )
+                .map_err(map_err)?;
+            let live: std::collections::HashSet<String> = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)?;
+            j.retain(|id| live.contains(&id.to_string()));
+            *guard = Some(j);
+        }
+        match guard.as_mut() {
+            Some(j) => f(j),
+            None => Err(backend("live journal not open")),
+        }
+    }
+
+    /// A call row's `updated_at` is its last state change; its last chunk is in the journal.
+    fn with_last_append(
+        &self,
+        c: &Connection,
+        mut calls: Vec<LiveCall>,
+    ) -> Result<Vec<LiveCall>, StoreError> {
+        self.with_journal(c, |j| {
+            for call in &mut calls {
+                if let Some(t) = j.last_append(&call.id) {
+                    call.updated_at = call.updated_at.max(t);
+                }
+            }
+            Ok(calls)
+        })
+    }
 }
 
 impl Sealed for Sqlite {}
@@ -99,10 +157,17 @@ impl Sqlite {
             writer
                 .pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(map_err)?;
+            let journal_dir = path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("live-journal");
             let inner = Arc::new(Inner {
                 writer: Mutex::new(writer),
                 readers,
                 next: AtomicUsize::new(0),
+                live_gate: Mutex::new(()),
+                journal: Mutex::new(None),
+                journal_dir,
             });
             start_checkpointer(connect(&path)?, Arc::downgrade(&inner));
             Ok(Self { inner })
@@ -142,8 +207,22 @@ impl Sqlite {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_gated(false, f).await
+    }
+
+    /// [`Self::write`] that first takes the live gate when `live` (a live call's state change).
+    async fn write_gated<T: Send + 'static>(
+        &self,
+        live: bool,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            let _gate = if live {
+                Some(lock(&inner.live_gate)?)
+            } else {
+                None
+            };
             let mut c = lock(&inner.writer)?;
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -1332,12 +1411,15 @@ impl MetaBackend for Sqlite {
         id: &RecordingId,
     ) -> Result<LiveCall, StoreError> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_string());
+        let inner = self.inner.clone();
         self.read(move |c| {
-            one(c.query_row(
+            let call = one(c.query_row(
                 &format!("SELECT {LIVE_COLS} FROM live_calls WHERE tenant = ?1 AND id = ?2"),
                 [tenant, id],
                 read(live_row),
-            ))
+            ))?;
+            let mut calls = inner.with_last_append(c, vec![call])?;
+            calls.pop().ok_or(StoreError::NotFound)
         })
         .await
     }
@@ -1366,55 +1448,28 @@ impl MetaBackend for Sqlite {
         now: i64,
     ) -> Result<Vec<ChunkOutcome>, StoreError> {
         let chunks = chunks.to_vec();
-        self.write(move |tx| {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO live_chunks (call, seq, key_no, sealed)
-                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
-                       (SELECT 1 FROM live_calls WHERE id = ?1 AND state = 'open')",
-                )
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            // The gate keeps state changes (finish, store) out until the chunks are durable.
+            let _gate = lock(&inner.live_gate)?;
+            let i = inner.next.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let c = lock(&inner.readers[i])?;
+            let mut open = c
+                .prepare_cached("SELECT 1 FROM live_calls WHERE id = ?1 AND state = 'open'")
                 .map_err(map_err)?;
-            let mut exists = tx
-                .prepare_cached("SELECT 1 FROM live_chunks WHERE call = ?1 AND seq = ?2")
-                .map_err(map_err)?;
-            let mut touch = tx
-                .prepare_cached("UPDATE live_calls SET updated_at = ?2 WHERE id = ?1")
-                .map_err(map_err)?;
-            let mut out = Vec::with_capacity(chunks.len());
-            let mut touched = std::collections::HashSet::new();
-            for c in &chunks {
-                let id = c.call.to_string();
-                let seq = u64_to_i64(c.seq);
-                let n = insert
-                    .execute(params![id, seq, c.key_no, c.sealed])
-                    .map_err(map_err)?;
-                out.push(if n == 1 {
-                    if touched.insert(id.clone()) {
-                        touch.execute(params![id, now]).map_err(map_err)?;
-                    }
-                    ChunkOutcome::Stored
-                } else if exists.exists(params![id, seq]).map_err(map_err)? {
-                    ChunkOutcome::Duplicate
-                } else {
-                    ChunkOutcome::Closed
-                });
-            }
-            Ok(out)
+            inner.with_journal(&c, |j| {
+                j.append(&chunks, now, |call| {
+                    open.exists([call.to_string()]).map_err(map_err)
+                })
+            })
         })
-        .await
+        .await?
     }
 
     async fn live_chunk_seqs(&self, call: &RecordingId) -> Result<Vec<u64>, StoreError> {
-        let call = call.to_string();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached("SELECT seq FROM live_chunks WHERE call = ?1 ORDER BY seq")
-                .map_err(map_err)?;
-            all(st
-                .query_map([call], |r| r.get::<_, i64>(0).map(|v| v as u64))
-                .map_err(map_err)?)
-        })
-        .await
+        let (call, inner) = (*call, self.inner.clone());
+        self.read(move |c| inner.with_journal(c, |j| Ok(j.seqs(&call))))
+            .await
     }
 
     async fn live_chunks(
@@ -1423,17 +1478,10 @@ impl MetaBackend for Sqlite {
         from: u64,
         limit: u32,
     ) -> Result<Vec<LiveChunk>, StoreError> {
-        let call = call.to_string();
+        let (call, inner) = (*call, self.inner.clone());
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT call, seq, key_no, sealed FROM live_chunks
-                     WHERE call = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
-                )
-                .map_err(map_err)?;
-            all(st
-                .query_map(params![call, u64_to_i64(from), limit], read(live_chunk_row))
-                .map_err(map_err)?)
+            let found = inner.with_journal(c, |j| Ok(j.locate(&call, from, limit)))?;
+            read_located(found)
         })
         .await
     }
@@ -1447,7 +1495,7 @@ impl MetaBackend for Sqlite {
         now: i64,
     ) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.write(move |tx| {
+        self.write_gated(true, move |tx| {
             let n = one(tx.execute(
                 "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks), updated_at = ?5
                  WHERE id = ?1 AND state = ?2",
@@ -1464,23 +1512,37 @@ impl MetaBackend for Sqlite {
         before: i64,
         limit: u32,
     ) -> Result<Vec<LiveCall>, StoreError> {
+        let inner = self.inner.clone();
         self.read(move |c| {
+            // Open calls' last chunks are in the journal, so every candidate is read and
+            // judged by it; a limit in SQL could fill up with calls that are still talking.
+            let sql_limit = if state == LiveState::Open {
+                -1
+            } else {
+                i64::from(limit)
+            };
             let mut st = c
                 .prepare_cached(&format!(
                     "SELECT {LIVE_COLS} FROM live_calls WHERE state = ?1 AND updated_at < ?2
                      ORDER BY updated_at LIMIT ?3"
                 ))
                 .map_err(map_err)?;
-            all(st
-                .query_map(params![state.as_str(), before, limit], read(live_row))
-                .map_err(map_err)?)
+            let rows = all(st
+                .query_map(params![state.as_str(), before, sql_limit], read(live_row))
+                .map_err(map_err)?)?;
+            let mut calls = inner.with_last_append(c, rows)?;
+            calls.retain(|call| call.updated_at < before);
+            calls.sort_by_key(|call| call.updated_at);
+            calls.truncate(limit as usize);
+            Ok(calls)
         })
         .await
     }
 
     async fn store_live_call(&self, rec: &Recording, gaps: &str) -> Result<(), StoreError> {
+        let call = rec.id;
         let (rec, gaps) = (rec.clone(), gaps.to_owned());
-        self.write(move |tx| {
+        self.write_gated(true, move |tx| {
             let id = rec.id.to_string();
             let n = one(tx.execute(
                 "UPDATE live_calls SET state = 'stored', gaps = ?2
@@ -1493,9 +1555,18 @@ impl MetaBackend for Sqlite {
                 ));
             }
             insert_recording_rows(tx, std::slice::from_ref(&rec))?;
-            one(tx.execute("DELETE FROM live_chunks WHERE call = ?1", [&id]))?;
             one(tx.execute("DELETE FROM live_keys WHERE call = ?1", [&id]))?;
             Ok(())
+        })
+        .await?;
+        // After the commit: a crash in between leaves chunks the next open drops (the row
+        // says `stored`).
+        let inner = self.inner.clone();
+        self.read(move |c| {
+            inner.with_journal(c, |j| {
+                j.drop_call(&call);
+                Ok(())
+            })
         })
         .await
     }
