@@ -140,6 +140,23 @@ fn rtp_range(span: u16) -> (u16, u16) {
 /// Starts the server with `[sip]` on loopback UDP, TCP and TLS, `127.0.0.1` as the only
 /// source; `plain_rtp` allows it unencrypted RTP, otherwise it must use SRTP over SIP/TLS.
 fn recorder_server(rtp_ports: u16, plain_rtp: bool) -> Server {
+    recorder_server_with(
+        rtp_ports,
+        "",
+        &format!(
+            r#"
+[[sip.sources]]
+name = "sbc-test"
+tenant = "{TENANT}"
+addresses = ["127.0.0.1"]
+insecure_plain_rtp = {plain_rtp}
+"#
+        ),
+    )
+}
+
+/// The same listeners with more `[sip]` settings and the given `[[sip.sources]]`.
+fn recorder_server_with(rtp_ports: u16, sip: &str, sources: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (min, max) = rtp_range(rtp_ports);
     let config = dir.path().join("callvault.toml");
@@ -154,12 +171,8 @@ tls = "127.0.0.1:0"
 rtp_port_min = {min}
 rtp_port_max = {max}
 rtp_timeout_secs = 5
-
-[[sip.sources]]
-name = "sbc-test"
-tenant = "{TENANT}"
-addresses = ["127.0.0.1"]
-insecure_plain_rtp = {plain_rtp}
+{sip}
+{sources}
 "#
         ),
     )
@@ -209,21 +222,26 @@ fn sipp(dir: &Path, scenario: &str, transport: &str, target: &str, pause_ms: usi
     );
 }
 
+/// The recordings `listener` finds by `caller`'s number.
+async fn by_caller(s: &Server, listener: &User, caller: &str) -> Vec<Value> {
+    let page = ok_json(
+        listener
+            .client
+            .post(s.url("/api/v1/recordings/search"))
+            .json(&json!({ "caller_number": caller }))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
 /// Polls the search by caller number until the assembled recording appears.
 async fn recording_of(s: &Server, listener: &User, caller: &str) -> Value {
     for _ in 0..400 {
-        let page = ok_json(
-            listener
-                .client
-                .post(s.url("/api/v1/recordings/search"))
-                .json(&json!({ "caller_number": caller }))
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
-        if let Some(item) = page["items"].as_array().and_then(|a| a.first()) {
+        if let Some(item) = by_caller(s, listener, caller).await.first() {
             return item.clone();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -408,6 +426,53 @@ fn invite(call_id: &str, extra: &str, body: &str) -> String {
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\nm=audio 7002 RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n";
 
+/// RFC 7865 metadata: `caller` sends the stream labelled 1.
+fn rfc_metadata(session: &str, caller: &str) -> String {
+    format!(
+        r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="{session}"/><participant participant_id="a"><nameID aor="tel:{caller}"/></participant><stream stream_id="s1" session_id="{session}"><label>1</label></stream><participantstreamassoc participant_id="a"><send>s1</send></participantstreamassoc></recording>"#
+    )
+}
+
+/// An INVITE (Via UDP) whose body is `sdp` and `metadata` as multipart/mixed.
+fn siprec_invite(call_id: &str, sdp: &str, metadata: &str) -> String {
+    let body = format!(
+        "--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n{metadata}\r\n--b--\r\n"
+    );
+    invite(call_id, "Require: siprec\r\n", &body).replacen(
+        "Content-Type: application/sdp",
+        "Content-Type: multipart/mixed;boundary=b",
+        1,
+    )
+}
+
+/// The BYE ending the dialog that `ok` (the INVITE's 200) answered, over `via` (UDP, TLS…).
+fn bye(call_id: &str, ok: &str, via: &str) -> String {
+    let to = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
+    format!(
+        "BYE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{via} 127.0.0.1:5999;branch=z9hG4bKbye{call_id}\r\nFrom: <sip:src@127.0.0.1>;tag=t{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// The answered RTP ports, in offer order.
+fn answered_ports(ok: &str) -> Vec<u16> {
+    ok.lines()
+        .filter_map(|l| l.strip_prefix("m=audio "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// `packets` 20 ms PCMU packets of `fill` to `port`.
+fn send_rtp(port: u16, packets: u16, fill: u8) {
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..packets {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[2..4].copy_from_slice(&n.to_be_bytes());
+        p[4..8].copy_from_slice(&(u32::from(n) * 160).to_be_bytes());
+        p.extend_from_slice(&[fill; 160]);
+        rtp.send_to(&p, ("127.0.0.1", port)).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_port_exhaustion_and_rtp_timeout() {
     // Room for exactly one two-stream call.
@@ -474,11 +539,7 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
 
     let first = src.ask(&invite("call1", "Require: siprec\r\n", SDP));
     assert!(first.starts_with("SIP/2.0 200 "), "{first}");
-    let ports: Vec<u16> = first
-        .lines()
-        .filter_map(|l| l.strip_prefix("m=audio "))
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let ports = answered_ports(&first);
     assert_eq!(ports.len(), 2);
     assert_eq!(ports[1], ports[0] + 2, "label 2 on label 1's port + 2");
     assert_eq!(first.matches("a=recvonly").count(), 2);
@@ -489,13 +550,7 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
 
     // The SRC sends a little audio and vanishes without BYE: after `rtp_timeout_secs` the call
     // is finalised, audited as such, and its ports serve the next call.
-    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for n in 0..5u16 {
-        let mut p = vec![0x80, 0, 0, n as u8, 0, 0, 0, 0, 0, 0, 0, 9];
-        p[4..8].copy_from_slice(&(u32::from(n) * 160).to_be_bytes());
-        p.extend_from_slice(&[0x55; 160]);
-        rtp.send_to(&p, ("127.0.0.1", ports[0])).unwrap();
-    }
+    send_rtp(ports[0], 5, 0x55);
     let mut ended = Vec::new();
     for _ in 0..400 {
         ended = audit(&s, &admin, "siprec.media").await;
@@ -521,8 +576,15 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
     );
 }
 
+type TlsSip = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
 /// A SIP client over TLS that trusts the server's certificate.
-async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+async fn tls_client(s: &Server) -> TlsSip {
+    tls_client_as(s, "127.0.0.1", None).await
+}
+
+/// A SIP/TLS client connecting from `local` (a loopback address), presenting `identity`.
+async fn tls_client_as(s: &Server, local: &str, identity: Option<&Identity>) -> TlsSip {
     use rustls_pki_types::pem::PemObject;
     let _ = s.client(); // installs the process's rustls provider
     let mut roots = rustls::RootCertStore::empty();
@@ -531,10 +593,17 @@ async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::T
             rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap(),
         )
         .unwrap();
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(s.sip_tls.as_deref().unwrap())
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let cfg = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    let tcp = socket
+        .connect(s.sip_tls.as_deref().unwrap().parse().unwrap())
         .await
         .unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
@@ -542,6 +611,55 @@ async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::T
         .connect(name, tcp)
         .await
         .unwrap()
+}
+
+/// A TLS client certificate chain (leaf first) and its key, made with rcgen.
+struct Identity {
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// A certificate for `name`, self-signed or issued by `ca`.
+    fn new(name: &str, ca: Option<&(rcgen::Certificate, rcgen::KeyPair)>) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = match ca {
+            Some((ca_cert, ca_key)) => params.signed_by(&key, ca_cert, ca_key).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        let mut chain = vec![cert.der().clone()];
+        chain.extend(ca.map(|(c, _)| c.der().clone()));
+        Self {
+            chain,
+            key: rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        }
+    }
+
+    /// The leaf's SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it.
+    fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let hex = hex::encode_upper(sha2::Sha256::digest(&self.chain[0]));
+        let pairs: Vec<&str> = (0..32).map(|i| &hex[2 * i..2 * i + 2]).collect();
+        pairs.join(":")
+    }
+}
+
+/// A CA for SRC certificates.
+fn src_ca() -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "SRC test CA");
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    (cert, key)
 }
 
 /// Sends one request over a stream and reads the final answer.
@@ -591,17 +709,8 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         b64(&keys[0]),
         b64(&keys[1])
     );
-    let meta = r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="tls-1"/><participant participant_id="a"><nameID aor="tel:+46709876543"/></participant><stream stream_id="s1" session_id="tls-1"><label>1</label></stream><participantstreamassoc participant_id="a"><send>s1</send></participantstreamassoc></recording>"#;
-    let body = format!(
-        "--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n{meta}\r\n--b--\r\n"
-    );
-    let invite = invite("tls1", "Require: siprec\r\n", &body)
-        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
-        .replacen(
-            "Content-Type: application/sdp",
-            "Content-Type: multipart/mixed;boundary=b",
-            1,
-        );
+    let invite = siprec_invite("tls1", &sdp, &rfc_metadata("tls-1", "+46709876543"))
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS");
     let mut sip = tls_client(&s).await;
     let ok = ask_stream(&mut sip, &invite).await;
     assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
@@ -612,11 +721,7 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         "{ok}"
     );
     assert_eq!(ok.matches("RTP/SAVP").count(), 2);
-    let ports: Vec<u16> = ok
-        .lines()
-        .filter_map(|l| l.strip_prefix("m=audio "))
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let ports = answered_ports(&ok);
 
     // The same offer over UDP is refused: SDES keys only travel over TLS.
     let udp = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
@@ -687,11 +792,11 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         metric(&text, "callvault_sip_srtp_auth_failures_total"),
         Some(2)
     );
-    let to_tag = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
-    let bye = format!(
-        "BYE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKbye\r\nFrom: <sip:src@127.0.0.1>;tag=ttls1\r\nTo: {to_tag}\r\nCall-ID: tls1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    assert!(
+        ask_stream(&mut sip, &bye("tls1", &ok, "TLS"))
+            .await
+            .starts_with("SIP/2.0 200 ")
     );
-    assert!(ask_stream(&mut sip, &bye).await.starts_with("SIP/2.0 200 "));
 
     let found = recording_of(&s, &nurse, "+46709876543").await;
     let (stored, _) = played(&s, &nurse, found["id"].as_str().unwrap()).await;
@@ -704,4 +809,118 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         right == padded(&audio[1], right.len()),
         "agent stream decrypted sample-exact"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn srcs_are_told_apart_by_client_certificate_and_refused_without_the_right_one() {
+    let work = tempfile::tempdir().unwrap();
+    let ca = src_ca();
+    let ca_file = work.path().join("src-ca.pem");
+    std::fs::write(&ca_file, ca.0.pem()).unwrap();
+    let pinned = Identity::new("sbc-a.example.net", None);
+    let named = Identity::new("sbc-b.example.net", Some(&ca));
+    let impostor = Identity::new("sbc-a.example.net", None);
+    let misnamed = Identity::new("pbx.example.net", Some(&ca));
+    // sbc-a: its address and its pinned self-signed certificate; sbc-b: any address, with a
+    // certificate for its name from the SRCs' CA.
+    let s = recorder_server_with(
+        200,
+        &format!("client_ca_file = \"{}\"", ca_file.display()),
+        &format!(
+            r#"
+[[sip.sources]]
+name = "sbc-a"
+tenant = "{TENANT}"
+addresses = ["127.0.0.1"]
+certificate_sha256 = ["{}"]
+insecure_plain_rtp = true
+
+[[sip.sources]]
+name = "sbc-b"
+tenant = "{TENANT}"
+certificate_name = "sbc-b.example.net"
+insecure_plain_rtp = true
+"#,
+            pinned.fingerprint()
+        ),
+    );
+    let (admin, nurse) = setup(&s).await;
+    let tls_invite = |call: &str, caller: &str| {
+        siprec_invite(call, SDP, &rfc_metadata(call, caller)).replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+    };
+
+    // The right certificate from the right address: recorded.
+    let mut sip = tls_client_as(&s, "127.0.0.1", Some(&pinned)).await;
+    let ok = ask_stream(&mut sip, &tls_invite("cert-ok", "+46701112233")).await;
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    send_rtp(answered_ports(&ok)[0], 10, 0x42);
+    let bye_ok = ask_stream(&mut sip, &bye("cert-ok", &ok, "TLS")).await;
+    assert!(bye_ok.starts_with("SIP/2.0 200 "), "{bye_ok}");
+    let found = recording_of(&s, &nurse, "+46701112233").await;
+    assert_eq!(found["channels"], 2);
+
+    // A CA-issued certificate naming sbc-b is let in from an address no source lists.
+    let mut roaming = tls_client_as(&s, "127.0.0.2", Some(&named)).await;
+    let ok_b = ask_stream(&mut roaming, &tls_invite("cert-b", "+46701112244")).await;
+    assert!(ok_b.starts_with("SIP/2.0 200 "), "{ok_b}");
+    let bye_b = ask_stream(&mut roaming, &bye("cert-b", &ok_b, "TLS")).await;
+    assert!(bye_b.starts_with("SIP/2.0 200 "), "{bye_b}");
+
+    // sbc-a's address without a certificate, over TLS and over UDP; with another certificate
+    // for the same name; a CA-issued certificate for another name from elsewhere.
+    let mut bare = tls_client_as(&s, "127.0.0.1", None).await;
+    let no_cert = ask_stream(&mut bare, &tls_invite("no-cert", "+46701112255")).await;
+    assert!(no_cert.starts_with("SIP/2.0 403 "), "{no_cert}");
+    assert!(no_cert.contains("none was presented"), "{no_cert}");
+    let udp = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let over_udp = udp.ask(&siprec_invite(
+        "no-cert-udp",
+        SDP,
+        &rfc_metadata("u", "+4670"),
+    ));
+    assert!(over_udp.starts_with("SIP/2.0 403 "), "{over_udp}");
+    let mut fake = tls_client_as(&s, "127.0.0.1", Some(&impostor)).await;
+    let wrong = ask_stream(&mut fake, &tls_invite("wrong-cert", "+46701112266")).await;
+    assert!(wrong.starts_with("SIP/2.0 403 "), "{wrong}");
+    assert!(
+        wrong.contains("not one pinned for source `sbc-a`"),
+        "{wrong}"
+    );
+    let mut other = tls_client_as(&s, "127.0.0.2", Some(&misnamed)).await;
+    let stranger = ask_stream(&mut other, &tls_invite("misnamed", "+46701112277")).await;
+    assert!(stranger.starts_with("SIP/2.0 403 "), "{stranger}");
+
+    let refused = audit(&s, &admin, "siprec.refused").await;
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["details"].as_str().unwrap()).unwrap();
+            d["reason"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(refused.len(), 4, "{reasons:?}");
+    let has = |what: &str| reasons.iter().any(|r| r.contains(what));
+    assert!(
+        has("source `sbc-a` must present its TLS client certificate"),
+        "{reasons:?}"
+    );
+    assert!(
+        has(&format!(
+            "the client certificate (SHA-256 {}) is not one pinned for source `sbc-a`",
+            impostor.fingerprint().replace(':', "").to_lowercase()
+        )),
+        "{reasons:?}"
+    );
+    assert!(
+        has("not a configured recording client (client certificate SHA-256"),
+        "{reasons:?}"
+    );
+    // Refusals at sbc-a's address are its tenant's to see.
+    let at_a = refused.iter().filter(|e| e["tenant"] == TENANT).count();
+    assert_eq!(at_a, 3, "{refused:?}");
+    assert!(refused.iter().all(|e| e["result"] == "denied"));
+    // Nothing of the refused calls was recorded.
+    for caller in ["+46701112255", "+46701112266", "+46701112277"] {
+        assert!(by_caller(&s, &nurse, caller).await.is_empty(), "{caller}");
+    }
 }

@@ -7,6 +7,7 @@ use super::media::{self, CallSpec, Codec16, Control, MediaCounters, MediaHandle,
 use super::policy::{Refusal, admit_siprec_call};
 use super::ports::{Lease, Ports};
 use super::ratelimit::RateLimit;
+use super::sources::{self, NotAdmitted, PeerCertificate};
 use crate::audit_log::Event;
 use crate::config::SipSource;
 use crate::live::{CallFormat, OpenCall};
@@ -125,7 +126,13 @@ impl Recorder {
     }
 
     /// The answers to one received message (usually one; none for ACK, responses and drops).
-    pub async fn handle(&self, raw: &[u8], peer: SocketAddr, transport: Transport) -> Vec<Vec<u8>> {
+    pub async fn handle(
+        &self,
+        raw: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+        cert: Option<&PeerCertificate>,
+    ) -> Vec<Vec<u8>> {
         if !self.rate.allow(peer.ip()) {
             return Vec::new();
         }
@@ -152,7 +159,7 @@ impl Recorder {
         if !lock(&self.in_progress).insert(key.0.clone()) {
             return vec![msg.response(100, "Trying", None).to_bytes()];
         }
-        let answer = self.answer(&msg, &method, peer, transport).await;
+        let answer = self.answer(&msg, &method, peer, transport, cert).await;
         lock(&self.in_progress).remove(&key.0);
         if transport == Transport::Udp {
             let mut answered = lock(&self.answered);
@@ -168,10 +175,13 @@ impl Recorder {
         method: &Method,
         peer: SocketAddr,
         transport: Transport,
+        cert: Option<&PeerCertificate>,
     ) -> Vec<u8> {
         let result = match method {
-            Method::Options => self.options(msg, peer),
-            Method::Invite if msg.to_tag().is_none() => self.invite(msg, peer, transport).await,
+            Method::Options => self.options(msg, peer, cert),
+            Method::Invite if msg.to_tag().is_none() => {
+                self.invite(msg, peer, transport, cert).await
+            }
             Method::Invite | Method::Update => self.reoffer(msg),
             Method::Bye => self.bye(msg).await,
             Method::Cancel => self.cancel(msg),
@@ -194,17 +204,21 @@ impl Recorder {
         }
     }
 
-    fn source(&self, ip: IpAddr) -> Option<&SipSource> {
-        self.st
-            .cfg
-            .sip
-            .sources
-            .iter()
-            .find(|s| s.addresses.contains(&ip))
+    fn source(
+        &self,
+        ip: IpAddr,
+        cert: Option<&PeerCertificate>,
+    ) -> Result<&SipSource, NotAdmitted<'_>> {
+        sources::admit(&self.st.cfg.sip.sources, ip, cert)
     }
 
-    fn options(&self, msg: &Message, peer: SocketAddr) -> Result<Message, Reject> {
-        if self.source(peer.ip()).is_none() {
+    fn options(
+        &self,
+        msg: &Message,
+        peer: SocketAddr,
+        cert: Option<&PeerCertificate>,
+    ) -> Result<Message, Reject> {
+        if self.source(peer.ip(), cert).is_err() {
             return Err(reject(403, "Forbidden"));
         }
         let mut ok = msg.response(200, "OK", Some(&random_tag()));
@@ -217,6 +231,7 @@ impl Recorder {
     async fn refuse_and_audit(
         &self,
         peer: SocketAddr,
+        transport: Transport,
         tenant: Option<&TenantId>,
         why: &str,
     ) -> Reject {
@@ -226,7 +241,7 @@ impl Recorder {
             action: "siprec.refused",
             result: "denied",
             client: Some(peer.ip().to_string()),
-            details: Some(serde_json::json!({ "reason": why })),
+            details: Some(serde_json::json!({ "reason": why, "transport": transport.as_str() })),
             ..Event::default()
         };
         if let Err(e) = self.st.audit.record(ev).await {
@@ -241,11 +256,16 @@ impl Recorder {
         msg: &Message,
         peer: SocketAddr,
         transport: Transport,
+        cert: Option<&PeerCertificate>,
     ) -> Result<Message, Reject> {
-        let Some(source) = self.source(peer.ip()).cloned() else {
-            return Err(self
-                .refuse_and_audit(peer, None, "not a configured recording client")
-                .await);
+        let source = match self.source(peer.ip(), cert) {
+            Ok(source) => source.clone(),
+            Err(NotAdmitted { source, reason }) => {
+                let tenant = source.and_then(|s| TenantId::parse(&s.tenant).ok());
+                return Err(self
+                    .refuse_and_audit(peer, transport, tenant.as_ref(), &reason)
+                    .await);
+            }
         };
         let unsupported: Vec<&str> = msg
             .option_tags("Require")
