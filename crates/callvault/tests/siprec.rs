@@ -355,6 +355,46 @@ async fn acme_dialect_over_tcp_pauses_and_resumes_by_reinvite() {
         }
         best
     };
+    // The stored recording's metadata says where the SRC paused, and that it was the SRC.
+    let detail = nurse
+        .get_json(
+            &s,
+            &format!("/api/v1/recordings/{}", found["id"].as_str().unwrap()),
+        )
+        .await;
+    let paused = detail["live"]["paused"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(paused.len(), 1, "{detail}");
+    assert_eq!(paused[0]["by"], "src");
+    let doc = nurse.get_json(&s, "/api/v1/openapi.json").await;
+    let schema = &doc["components"]["schemas"];
+    assert!(
+        schema["LiveOutcome"]["properties"]["paused"].is_object(),
+        "{schema}"
+    );
+    assert!(
+        schema["Paused"]["properties"]["offset_ms"].is_object(),
+        "{schema}"
+    );
+    let (at, run) = longest_silence(&l);
+    let (offset_ms, length_ms) = (
+        paused[0]["offset_ms"].as_u64().unwrap(),
+        paused[0]["length_ms"].as_u64().unwrap(),
+    );
+    // The interval is the signalling's (re-INVITE to re-INVITE), the silence the media's:
+    // they agree to within the network's and the mixer's jitter allowance.
+    assert!(
+        (offset_ms as i64 - at as i64 / 8).abs() < 500,
+        "paused at {offset_ms} ms, silent from {} ms",
+        at / 8
+    );
+    assert!(
+        (length_ms as i64 - run as i64 / 8).abs() < 500,
+        "paused {length_ms} ms, silent {} ms",
+        run / 8
+    );
     for (name, c, sent) in [("left", &l, &left), ("right", &r, &right)] {
         let (at, run) = longest_silence(c);
         assert!(

@@ -375,13 +375,16 @@ pub trait MetaBackend: Sealed + Send + Sync {
         limit: u32,
     ) -> Result<Vec<LiveChunk>, StoreError>;
     /// Moves the call from `from` to `to` if it is in `from` (true), else changes nothing
-    /// (false). `total_chunks`, when given, is recorded too.
+    /// (false). `total_chunks` and `outcome` (the JSON of [`LiveCall::gaps`]: what the
+    /// protocol knows of how the call went, e.g. a SIPREC client's pauses), when given, are
+    /// recorded too.
     async fn set_live_state(
         &self,
         id: &RecordingId,
         from: LiveState,
         to: LiveState,
         total_chunks: Option<u64>,
+        outcome: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Calls of every tenant in `state` last updated before `before`, oldest first: the work

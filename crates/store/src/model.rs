@@ -360,8 +360,9 @@ pub struct LiveCall {
     pub state: LiveState,
     /// How many chunks the recorder said it sent, when it finished.
     pub total_chunks: Option<u64>,
-    /// Set when stored: how the call ended, as JSON
-    /// `{"complete": bool, "chunks": n, "gaps": [[first, last], …]}` (missing chunk ranges).
+    /// How the call went, as JSON. At finish, what the protocol knows: `{"paused": [{"offset_ms",
+    /// "length_ms", "by": "src"}, …]}` (SIPREC), else absent. When stored, that plus
+    /// `"complete": bool, "chunks": n, "gaps": [[first, last], …]` (missing chunk ranges).
     pub gaps: Option<String>,
     /// Last chunk or state change (unix seconds); idle finalisation reads it.
     pub updated_at: i64,

@@ -377,6 +377,9 @@ pub struct LiveOutcome {
     pub complete: bool,
     /// Chunks that never arrived, as `[first, last]` sequence numbers; silence in the audio.
     pub gaps: Vec<[u64; 2]>,
+    /// Intervals silent on purpose (e.g. the SIPREC client paused while a card number was
+    /// spoken); silence in the audio too.
+    pub paused: Vec<crate::live::Paused>,
     /// Bytes per chunk: gap `[a, b]` is audio bytes `a × frame_bytes` to `(b + 1) × frame_bytes`
     /// after the WAV header.
     pub frame_bytes: u32,
@@ -420,14 +423,11 @@ pub async fn get(
         size: rec.size,
         sample_rate: rec.sample_rate,
         live: st.meta.get_live_call(&tenant, &id).await.ok().map(|c| {
-            let stored: serde_json::Value = c
-                .gaps
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok())
-                .unwrap_or_default();
+            let stored = crate::live::Outcome::of(&c);
             LiveOutcome {
-                complete: stored["complete"].as_bool().unwrap_or(false),
-                gaps: serde_json::from_value(stored["gaps"].clone()).unwrap_or_default(),
+                complete: stored.complete,
+                gaps: stored.gaps,
+                paused: stored.paused,
                 frame_bytes: c.frame_bytes,
             }
         }),

@@ -1508,11 +1508,13 @@ impl MetaBackend for Postgres {
         from: LiveState,
         to: LiveState,
         total_chunks: Option<u64>,
+        outcome: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let n = self
             .exec(
-                "UPDATE live_calls SET state = $3, total_chunks = COALESCE($4, total_chunks), updated_at = $5
+                "UPDATE live_calls SET state = $3, total_chunks = COALESCE($4, total_chunks),
+                 gaps = COALESCE($6, gaps), updated_at = $5
                  WHERE id = $1 AND state = $2",
                 &[
                     &id.to_string(),
@@ -1520,6 +1522,7 @@ impl MetaBackend for Postgres {
                     &to.as_str(),
                     &total_chunks.map(u64_to_i64),
                     &now,
+                    &outcome,
                 ],
             )
             .await?;

@@ -1444,14 +1444,23 @@ impl MetaBackend for Sqlite {
         from: LiveState,
         to: LiveState,
         total_chunks: Option<u64>,
+        outcome: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let id = id.to_string();
+        let (id, outcome) = (id.to_string(), outcome.map(str::to_owned));
         self.write(move |tx| {
             let n = one(tx.execute(
-                "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks), updated_at = ?5
+                "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks),
+                 gaps = COALESCE(?6, gaps), updated_at = ?5
                  WHERE id = ?1 AND state = ?2",
-                params![id, from.as_str(), to.as_str(), total_chunks.map(u64_to_i64), now],
+                params![
+                    id,
+                    from.as_str(),
+                    to.as_str(),
+                    total_chunks.map(u64_to_i64),
+                    now,
+                    outcome
+                ],
             ))?;
             Ok(n == 1)
         })

@@ -377,9 +377,16 @@ async fn live_chunks_first_wins_and_closed_calls_refuse(s: MetadataStore) {
     assert_eq!(s.live_chunks(&a.id, 0, 1).await.unwrap().len(), 1);
     assert_eq!(s.get_live_call(&t, &a.id).await.unwrap().updated_at, 1_010);
     assert!(
-        s.set_live_state(&b.id, LiveState::Open, LiveState::Finished, Some(4), 1_030)
-            .await
-            .unwrap()
+        s.set_live_state(
+            &b.id,
+            LiveState::Open,
+            LiveState::Finished,
+            Some(4),
+            None,
+            1_030
+        )
+        .await
+        .unwrap()
     );
     let late = s
         .append_live_chunks(&[chunk(&b.id, 4, 7), chunk(&b.id, 3, 8)], 1_040)
@@ -399,6 +406,7 @@ async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
             LiveState::Finished,
             LiveState::Incomplete,
             None,
+            Some("{}"),
             1_100
         )
         .await
@@ -415,14 +423,22 @@ async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
         .unwrap();
     assert!(!not_yet.iter().any(|x| x.id == c.id), "before is exclusive");
     assert!(
-        s.set_live_state(&c.id, LiveState::Open, LiveState::Incomplete, None, 1_100)
-            .await
-            .unwrap()
+        s.set_live_state(
+            &c.id,
+            LiveState::Open,
+            LiveState::Incomplete,
+            None,
+            None,
+            1_100
+        )
+        .await
+        .unwrap()
     );
     let got = s.get_live_call(&t, &c.id).await.unwrap();
     assert_eq!(
-        (got.state, got.total_chunks, got.updated_at),
-        (LiveState::Incomplete, None, 1_100)
+        (got.state, got.total_chunks, got.updated_at, got.gaps),
+        (LiveState::Incomplete, None, 1_100, None),
+        "a refused move changed nothing, the outcome included"
     );
 }
 
@@ -444,9 +460,23 @@ async fn live_store_is_atomic_and_once(s: MetadataStore) {
         s.get_recording(&t, &rec.id).await,
         Err(StoreError::NotFound)
     ));
-    s.set_live_state(&c.id, LiveState::Open, LiveState::Finished, Some(2), 1_002)
-        .await
-        .unwrap();
+    let paused = r#"{"paused":[{"offset_ms":400,"length_ms":1500,"by":"src"}]}"#;
+    s.set_live_state(
+        &c.id,
+        LiveState::Open,
+        LiveState::Finished,
+        Some(2),
+        Some(paused),
+        1_002,
+    )
+    .await
+    .unwrap();
+    let finished = s.get_live_call(&t, &c.id).await.unwrap();
+    assert_eq!(
+        (finished.total_chunks, finished.gaps.as_deref()),
+        (Some(2), Some(paused)),
+        "the protocol's outcome is kept until assembly replaces it"
+    );
     s.store_live_call(&rec, "[[1,1]]").await.unwrap();
     assert_eq!(s.get_recording(&t, &rec.id).await.unwrap(), rec);
     let got = s.get_live_call(&t, &c.id).await.unwrap();
