@@ -493,6 +493,20 @@ fn bye(call_id: &str, ok: &str, via: &str) -> String {
     )
 }
 
+/// `request` (built by [`invite`]) sent inside the dialog that `ok` answered, as the `cseq`th
+/// request: the To tag from the answer, a new transaction, and `method`.
+fn in_dialog(request: &str, call_id: &str, ok: &str, method: &str, cseq: u32) -> String {
+    let to = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
+    request
+        .replacen("INVITE sip:", &format!("{method} sip:"), 1)
+        .replace("To: <sip:recorder@127.0.0.1>", &format!("To: {to}"))
+        .replace("CSeq: 1 INVITE", &format!("CSeq: {cseq} {method}"))
+        .replace(
+            &format!("branch=z9hG4bK{call_id}"),
+            &format!("branch=z9hG4bK{call_id}-{cseq}"),
+        )
+}
+
 /// The answered RTP ports, in offer order.
 fn answered_ports(ok: &str) -> Vec<u16> {
     ok.lines()
@@ -962,5 +976,87 @@ insecure_plain_rtp = true
     // Nothing of the refused calls was recorded.
     for caller in ["+46701112255", "+46701112266", "+46701112277"] {
         assert!(by_caller(&s, &nurse, caller).await.is_empty(), "{caller}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_updates_in_reinvite_and_update_make_joined_parties_searchable() {
+    let s = recorder_server(200, true);
+    let (_, nurse) = setup(&s).await;
+    let src = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let (caller, transferred_to, consulted) = ("+46701230001", "+46701230002", "+46701230003");
+    let ok = src.ask(&siprec_invite("xfer", SDP, &rfc_metadata("xfer", caller)));
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    send_rtp(answered_ports(&ok)[0], 10, 0x42);
+
+    // A transfer (RFC 7866 §6.1.1): a re-INVITE with the SDP and new metadata naming the party
+    // the call went to, as a SIP URI with a phone number.
+    let joined = format!(
+        r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="xfer"/><participant participant_id="b"><nameID aor="sip:{transferred_to}@pbx.example;user=phone"/></participant><stream stream_id="s2" session_id="xfer"><label>2</label></stream><participantstreamassoc participant_id="b"><send>s2</send></participantstreamassoc></recording>"#
+    );
+    let reinvite = in_dialog(
+        &siprec_invite("xfer", SDP, &joined),
+        "xfer",
+        &ok,
+        "INVITE",
+        2,
+    );
+    let answer = src.ask(&reinvite);
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    assert_eq!(answer.matches("a=recvonly").count(), 2, "{answer}");
+    // An UPDATE with metadata alone (a consultation call joined).
+    let consult = format!(
+        r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><participant participant_id="c"><nameID aor="tel:{consulted}"/></participant></recording>"#
+    );
+    let update = invite("xfer", "Require: siprec\r\n", &consult).replace(
+        "Content-Type: application/sdp",
+        "Content-Type: application/rs-metadata+xml",
+    );
+    let answer = src.ask(&in_dialog(&update, "xfer", &ok, "UPDATE", 3));
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    assert!(
+        src.ask(&bye("xfer", &ok, "UDP"))
+            .starts_with("SIP/2.0 200 ")
+    );
+
+    let found = recording_of(&s, &nurse, caller).await;
+    for party in [transferred_to, consulted] {
+        let hits = by_caller(&s, &nurse, party).await;
+        assert_eq!(hits.len(), 1, "{party} finds the call");
+        assert_eq!(hits[0]["id"], found["id"]);
+    }
+    let detail = nurse
+        .get_json(
+            &s,
+            &format!("/api/v1/recordings/{}", found["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(detail["caller_number"], caller);
+    let mut parties: Vec<&str> = detail["other_parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    parties.sort_unstable();
+    assert_eq!(parties, [transferred_to, consulted], "{detail}");
+    // Pseudonymised at rest: the numbers are nowhere in clear, not in any stored file (the
+    // database included) and not in the log.
+    let stored: Vec<_> = s
+        .storage_dirs()
+        .iter()
+        .flat_map(|d| files_under(d))
+        .chain([s.root().join("server.log")])
+        .collect();
+    for f in stored {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for party in [transferred_to, consulted] {
+            let digits = party.trim_start_matches('+').as_bytes();
+            assert!(
+                !bytes.windows(digits.len()).any(|w| w == digits),
+                "{party} in clear in {}",
+                f.display()
+            );
+        }
     }
 }

@@ -204,6 +204,22 @@ pub trait MetaBackend: Sealed + Send + Sync {
         f: &RecordingFilter,
     ) -> Result<Vec<Recording>, StoreError>;
     async fn count_recordings(&self) -> Result<u64, StoreError>;
+    /// Adds parties other than the caller to the call or recording `recording` of `tenant`
+    /// (it may still be live: its id is the recording's); a number already there stays as it
+    /// is. `search_recordings` finds the recording by any of them (`caller_hash`); erasure
+    /// removes them with it.
+    async fn add_parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+        parties: &[Party],
+    ) -> Result<(), StoreError>;
+    /// The parties other than the caller, ordered by hash.
+    async fn parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<Party>, StoreError>;
 
     // --- the console ---
     /// The person's chosen console language (`None` until they choose).

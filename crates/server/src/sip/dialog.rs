@@ -12,11 +12,13 @@ use crate::audit_log::Event;
 use crate::config::SipSource;
 use crate::live::{CallFormat, OpenCall};
 use crate::state::AppState;
-use callvault_core::{Direction as CallDirection, E164, TenantId};
+use callvault_core::{Direction as CallDirection, E164, RecordingId, TenantId};
+use callvault_crypto::TenantRecipient;
 use callvault_sip::message::{Message, Method};
 use callvault_sip::metadata::Metadata;
 use callvault_sip::sdp::{self, AnswerMedia, Direction, Session, Transport as MediaTransport};
 use callvault_sip::{multipart, srtp};
+use callvault_store::Party;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
@@ -54,7 +56,20 @@ struct Dialog {
     session_id: u64,
     version: u64,
     metadata: Option<Metadata>,
+    /// Whose call it is, for storing the parties that metadata updates name.
+    recording: Recipient,
     _lease: Lease,
+}
+
+/// The recording a dialog feeds and what its parties are stored with.
+#[derive(Clone)]
+struct Recipient {
+    tenant: TenantId,
+    id: RecordingId,
+    /// The tenant key the call is encrypted to.
+    key: TenantRecipient,
+    /// Stored as the recording's caller; not repeated as a further party.
+    caller: Option<E164>,
 }
 
 pub struct Recorder {
@@ -182,7 +197,7 @@ impl Recorder {
             Method::Invite if msg.to_tag().is_none() => {
                 self.invite(msg, peer, transport, cert).await
             }
-            Method::Invite | Method::Update => self.reoffer(msg),
+            Method::Invite | Method::Update => self.reoffer(msg).await,
             Method::Bye => self.bye(msg).await,
             Method::Cancel => self.cancel(msg),
             Method::Ack | Method::Other(_) => {
@@ -379,7 +394,7 @@ impl Recorder {
             format,
             started_at: crate::principal::now(),
             direction: CallDirection::Inbound,
-            caller: caller_number,
+            caller: caller_number.clone(),
             caller_hash,
             agent_id,
             queue: source.queue.clone(),
@@ -402,7 +417,7 @@ impl Recorder {
             .open(
                 &tenant,
                 key_id,
-                recipient,
+                recipient.clone(),
                 open,
                 actor_event("recording.live_open"),
             )
@@ -477,6 +492,18 @@ impl Recorder {
             }
             answer.push((answer_media(m, port), channel));
         }
+        let recording = Recipient {
+            tenant: tenant.clone(),
+            id: call.id,
+            key: recipient,
+            caller: caller_number,
+        };
+        if let Some(m) = &metadata {
+            // The call is recorded whatever happens here; a failure only loses a search key.
+            if let Err(r) = self.store_parties(&recording, m).await {
+                tracing::error!(call = %call.id, code = r.code, "storing the parties of a SIPREC call failed");
+            }
+        }
         let local_tag = random_tag();
         let session_id = u64::from_be_bytes(rand::random());
         let dialog = Dialog {
@@ -486,6 +513,7 @@ impl Recorder {
             session_id,
             version: 1,
             metadata,
+            recording,
             _lease: lease,
         };
         let ok = self.ok_with_sdp(msg, &dialog, transport);
@@ -522,22 +550,40 @@ impl Recorder {
     }
 
     /// re-INVITE or UPDATE inside a dialog: new directions pause or resume streams, new
-    /// metadata is merged. Streams cannot be added mid-call (answered with port 0).
-    fn reoffer(&self, msg: &Message) -> Result<Message, Reject> {
+    /// metadata (RFC 7866 §6.1.1: a participant joined, a transfer) is merged and its parties
+    /// are stored with the recording before the answer. Streams cannot be added mid-call
+    /// (answered with port 0). The body may be an SDP offer, metadata, or both.
+    async fn reoffer(&self, msg: &Message) -> Result<Message, Reject> {
         let (offer, metadata) = if msg.body.is_empty() {
             (None, None)
         } else {
-            let (o, m) = offer_of(msg)?;
-            (Some(o), m)
+            body_of(msg)?
         };
+        let recorded = {
+            let mut dialogs = lock(&self.dialogs);
+            let dialog = dialogs
+                .get_mut(msg.call_id())
+                .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
+                .ok_or(reject(481, "Call/Transaction Does Not Exist"))?;
+            metadata.map(|update| {
+                let merged = match dialog.metadata.as_mut() {
+                    Some(m) => {
+                        m.merge(update);
+                        m
+                    }
+                    None => dialog.metadata.insert(update),
+                };
+                (dialog.recording.clone(), merged.clone())
+            })
+        };
+        if let Some((recording, merged)) = recorded {
+            self.store_parties(&recording, &merged).await?;
+        }
         let mut dialogs = lock(&self.dialogs);
         let dialog = dialogs
             .get_mut(msg.call_id())
             .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
             .ok_or(reject(481, "Call/Transaction Does Not Exist"))?;
-        if let (Some(update), Some(meta)) = (metadata, dialog.metadata.as_mut()) {
-            meta.merge(update);
-        }
         let Some(offer) = offer else {
             return Ok(msg.response(200, "OK", None));
         };
@@ -575,6 +621,46 @@ impl Recorder {
             }
         });
         Ok(ok)
+    }
+
+    /// Stores the metadata's participants other than the caller as parties of the recording:
+    /// keyed hash to search by, number encrypted to the tenant (as the caller is). A node
+    /// without the tenant's hash key (ingest-only) cannot make the hash and stores none.
+    async fn store_parties(&self, rec: &Recipient, metadata: &Metadata) -> Result<(), Reject> {
+        let numbers = other_parties(metadata, rec.caller.as_ref());
+        let Some(keys) = &self.st.keys else {
+            if !numbers.is_empty() {
+                tracing::debug!(call = %rec.id, "no hash key on this node: further parties not stored");
+            }
+            return Ok(());
+        };
+        if numbers.is_empty() {
+            return Ok(());
+        }
+        let internal = |_| reject(500, "Server Internal Error");
+        let hasher = keys
+            .caller_key(&self.st.meta, &rec.tenant)
+            .await
+            .map_err(internal)?;
+        let recipients = [rec.key.clone()];
+        let parties = numbers
+            .iter()
+            .map(|n| {
+                Ok(Party {
+                    number_hash: hasher.hash(n.expose()),
+                    number_enc: callvault_crypto::encrypt_small(&recipients, n.expose().as_bytes())
+                        .map_err(|_| reject(500, "Server Internal Error"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Reject>>()?;
+        self.st
+            .meta
+            .add_parties(&rec.tenant, &rec.id, &parties)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, call = %rec.id, "storing SIPREC parties failed");
+                reject(500, "Server Internal Error")
+            })
     }
 
     async fn bye(&self, msg: &Message) -> Result<Message, Reject> {
@@ -637,19 +723,27 @@ fn media_policy(
     Ok(())
 }
 
-/// The SDP offer and, when present, the recording metadata of an INVITE/UPDATE body.
+/// The SDP offer and, when present, the recording metadata of an INVITE body.
 fn offer_of(msg: &Message) -> Result<(Session, Option<Metadata>), Reject> {
+    let (offer, metadata) = body_of(msg)?;
+    let offer = offer.ok_or(
+        reject(415, "Unsupported Media Type").header("Accept", "application/sdp, multipart/mixed"),
+    )?;
+    Ok((offer, metadata))
+}
+
+/// The SDP offer and the recording metadata of a body, each if present; at least one must be
+/// (a re-INVITE or UPDATE may carry metadata alone, RFC 7866 §6.1.1).
+fn body_of(msg: &Message) -> Result<(Option<Session>, Option<Metadata>), Reject> {
     let bad = |e: callvault_sip::ParseError| reject(400, "Bad Request").warn(e.to_string());
     let content_type = msg.header("Content-Type").unwrap_or("application/sdp");
     let parts = multipart::parts(content_type, &msg.body).map_err(bad)?;
-    let sdp = parts
+    let offer = parts
         .iter()
         .find(|p| p.content_type == "application/sdp")
-        .ok_or(
-            reject(415, "Unsupported Media Type")
-                .header("Accept", "application/sdp, multipart/mixed"),
-        )?;
-    let offer = Session::parse(sdp.body).map_err(bad)?;
+        .map(|p| Session::parse(p.body))
+        .transpose()
+        .map_err(bad)?;
     let metadata = parts
         .iter()
         .find(|p| {
@@ -662,7 +756,31 @@ fn offer_of(msg: &Message) -> Result<(Session, Option<Metadata>), Reject> {
     if let Some(m) = &metadata {
         tracing::debug!(dialect = ?m.dialect, "recording metadata");
     }
+    if offer.is_none() && metadata.is_none() {
+        return Err(reject(415, "Unsupported Media Type").header(
+            "Accept",
+            "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed",
+        ));
+    }
     Ok((offer, metadata))
+}
+
+/// The E.164 numbers of the metadata's participants, once each, without the caller's.
+fn other_parties(metadata: &Metadata, caller: Option<&E164>) -> Vec<E164> {
+    let mut out: Vec<E164> = Vec::new();
+    for p in &metadata.participants {
+        let Some(number) = p
+            .aor
+            .as_deref()
+            .and_then(|a| E164::parse(user_part(a)).ok())
+        else {
+            continue;
+        };
+        if Some(&number) != caller && !out.contains(&number) {
+            out.push(number);
+        }
+    }
+    out
 }
 
 fn answer_media(m: &sdp::Media, port: u16) -> AnswerMedia {
