@@ -443,18 +443,55 @@ impl Client {
         }
     }
 
-    /// Sends `msg` and returns the status line of the final answer.
+    /// Sends `msg` and returns its final answer (skipping 100 Trying, and the 200s of earlier
+    /// INVITEs that the recorder re-sends until they are acknowledged).
     fn ask(&self, msg: &str) -> String {
         self.socket.send_to(msg.as_bytes(), &self.target).unwrap();
-        let mut buf = [0u8; 65_535];
+        let header = |text: &str, name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).map(str::to_owned))
+        };
+        let (call_id, cseq) = (header(msg, "Call-ID: "), header(msg, "CSeq: "));
         loop {
-            let n = self.socket.recv(&mut buf).expect("an answer");
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if !text.starts_with("SIP/2.0 100") {
+            let text = self.receive();
+            let ours = header(&text, "Call-ID: ") == call_id && header(&text, "CSeq: ") == cseq;
+            if ours && !text.starts_with("SIP/2.0 100") {
                 return text;
             }
         }
     }
+
+    /// The next message from the recorder.
+    fn receive(&self) -> String {
+        let mut buf = [0u8; 65_535];
+        let n = self
+            .socket
+            .recv(&mut buf)
+            .expect("a message from the recorder");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Acknowledges the 200 `ok` to an INVITE (RFC 3261 §13.2.2.4: a new transaction).
+    fn ack(&self, ok: &str) {
+        let line = |name: &str| ok.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+        let cseq = line("CSeq: ").replace("INVITE", "ACK");
+        let ack = format!(
+            "ACK sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKack{}\r\n{}\r\n{}\r\n{}\r\n{cseq}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            rand_suffix(),
+            line("From: "),
+            line("To: "),
+            line("Call-ID: "),
+        );
+        self.socket.send_to(ack.as_bytes(), &self.target).unwrap();
+    }
+}
+
+/// A fresh branch suffix.
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 fn invite(call_id: &str, extra: &str, body: &str) -> String {
@@ -987,6 +1024,9 @@ async fn metadata_updates_in_reinvite_and_update_make_joined_parties_searchable(
     let (caller, transferred_to, consulted) = ("+46701230001", "+46701230002", "+46701230003");
     let ok = src.ask(&siprec_invite("xfer", SDP, &rfc_metadata("xfer", caller)));
     assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    // Over UDP the 200 is re-sent, byte for byte, until the ACK comes (RFC 3261 §13.3.1.4).
+    assert_eq!(src.receive(), ok, "the 200 again, T1 later");
+    src.ack(&ok);
     send_rtp(answered_ports(&ok)[0], 10, 0x42);
 
     // A transfer (RFC 7866 §6.1.1): a re-INVITE with the SDP and new metadata naming the party

@@ -7,6 +7,7 @@ use super::media::{self, CallSpec, Codec16, Control, MediaCounters, MediaHandle,
 use super::policy::{Refusal, admit_siprec_call};
 use super::ports::{Lease, Ports};
 use super::ratelimit::RateLimit;
+use super::retransmit;
 use super::sources::{self, NotAdmitted, PeerCertificate};
 use crate::audit_log::Event;
 use crate::config::SipSource;
@@ -21,8 +22,10 @@ use callvault_sip::{multipart, srtp};
 use callvault_store::Party;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
 
 /// How long a final answer is kept for retransmissions (RFC 3261 Timer J: 64·T1).
 const ANSWER_TTL: Duration = Duration::from_secs(32);
@@ -58,6 +61,10 @@ struct Dialog {
     metadata: Option<Metadata>,
     /// Whose call it is, for storing the parties that metadata updates name.
     recording: Recipient,
+    /// Turns true when the SRC's ACK arrives (RFC 3261 §13.3.1.4; UDP resends the 200 until).
+    acked: watch::Sender<bool>,
+    /// The BYE that ends the dialog from our side (sent only if the ACK never comes).
+    bye: Vec<u8>,
     _lease: Lease,
 }
 
@@ -81,6 +88,8 @@ pub struct Recorder {
     dialogs: Mutex<HashMap<String, Dialog>>,
     answered: Mutex<HashMap<TransactionKey, (Instant, Vec<u8>)>>,
     in_progress: Mutex<HashSet<String>>,
+    /// The UDP listener's socket, for what we send unasked: 200 retransmissions and BYE.
+    udp: OnceLock<Arc<UdpSocket>>,
     me: Weak<Recorder>,
 }
 
@@ -136,8 +145,14 @@ impl Recorder {
             dialogs: Mutex::default(),
             answered: Mutex::default(),
             in_progress: Mutex::default(),
+            udp: OnceLock::new(),
             me: me.clone(),
         }))
+    }
+
+    /// Lets the recorder send on the UDP listener's socket (200 retransmissions, BYE).
+    pub fn attach_udp(&self, socket: Arc<UdpSocket>) {
+        let _ = self.udp.set(socket);
     }
 
     /// The answers to one received message (usually one; none for ACK, responses and drops).
@@ -159,9 +174,11 @@ impl Recorder {
             }
         };
         let Some(method) = msg.method().cloned() else {
-            return Vec::new(); // a response: we send no requests, so it answers nothing of ours
+            // A response: only to a BYE we sent, which needs nothing more.
+            return Vec::new();
         };
         if method == Method::Ack {
+            self.ack(&msg);
             return Vec::new();
         }
         let key = (
@@ -506,7 +523,9 @@ impl Recorder {
         }
         let local_tag = random_tag();
         let session_id = u64::from_be_bytes(rand::random());
-        let dialog = Dialog {
+        let mut dialog = Dialog {
+            bye: self.bye_for(msg, &local_tag, transport),
+            acked: watch::channel(false).0,
             local_tag: local_tag.clone(),
             media: handle,
             answer,
@@ -516,14 +535,19 @@ impl Recorder {
             recording,
             _lease: lease,
         };
+        let (acked_tx, acked) = watch::channel(false);
+        dialog.acked = acked_tx;
         let ok = self.ok_with_sdp(msg, &dialog, transport);
-        lock(&self.dialogs).insert(call_id, dialog);
+        lock(&self.dialogs).insert(call_id.clone(), dialog);
+        if transport == Transport::Udp {
+            self.resend_until_acked(call_id, peer, ok.to_bytes(), acked);
+        }
         tracing::info!(call = %call.id, source = %source.name, "SIPREC call recording");
         Ok(ok)
     }
 
-    fn ok_with_sdp(&self, msg: &Message, dialog: &Dialog, transport: Transport) -> Message {
-        let mut ok = msg.response(200, "OK", Some(&dialog.local_tag));
+    /// `host:port` of our listener on `transport`, as SRCs reach it.
+    fn hostport(&self, transport: Transport) -> String {
         let port = match transport {
             Transport::Udp => self.st.cfg.sip.udp.map(|a| a.port()),
             Transport::Tcp => self.st.cfg.sip.tcp.map(|a| a.port()),
@@ -533,11 +557,16 @@ impl Recorder {
             IpAddr::V4(ip) => ip.to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),
         };
+        format!("{host}:{}", port.unwrap_or(5060))
+    }
+
+    fn ok_with_sdp(&self, msg: &Message, dialog: &Dialog, transport: Transport) -> Message {
+        let mut ok = msg.response(200, "OK", Some(&dialog.local_tag));
         ok.push_header(
             "Contact",
             format!(
-                "<sip:callvault@{host}:{};transport={}>",
-                port.unwrap_or(5060),
+                "<sip:callvault@{};transport={}>",
+                self.hostport(transport),
                 transport.as_str()
             ),
         );
@@ -663,6 +692,90 @@ impl Recorder {
             })
     }
 
+    /// The BYE ending the dialog `invite` opened, from our side (RFC 3261 §15.1.1, §12.2.1.1):
+    /// to the SRC's Contact, its From as our To and its To (with our tag) as our From.
+    fn bye_for(&self, invite: &Message, local_tag: &str, transport: Transport) -> Vec<u8> {
+        let contact = invite.header("Contact").unwrap_or_default();
+        let target = match contact.split_once('<') {
+            Some((_, rest)) => rest.split('>').next().unwrap_or(rest),
+            None => contact.split(';').next().unwrap_or(contact),
+        };
+        let headers = [
+            (
+                "Via",
+                format!(
+                    "SIP/2.0/{} {};branch=z9hG4bK{}",
+                    transport.as_str().to_ascii_uppercase(),
+                    self.hostport(transport),
+                    random_tag()
+                ),
+            ),
+            ("Max-Forwards", "70".to_owned()),
+            (
+                "From",
+                format!(
+                    "{};tag={local_tag}",
+                    invite.header("To").unwrap_or_default()
+                ),
+            ),
+            ("To", invite.header("From").unwrap_or_default().to_owned()),
+            ("Call-ID", invite.call_id().to_owned()),
+            ("CSeq", "1 BYE".to_owned()),
+        ];
+        Message::request(
+            Method::Bye,
+            target.trim(),
+            headers.map(|(n, v)| (n.to_owned(), v)).to_vec(),
+            Vec::new(),
+        )
+        .to_bytes()
+    }
+
+    /// An ACK confirms the dialog it names: the 200 is no longer re-sent.
+    fn ack(&self, msg: &Message) {
+        if let Some(d) = lock(&self.dialogs)
+            .get(msg.call_id())
+            .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
+        {
+            d.acked.send_replace(true);
+        }
+    }
+
+    /// Over UDP, re-sends the INVITE's 200 to `peer` until the ACK comes (`retransmit`); if it
+    /// never does, ends the call (`ended_by: no_ack`) and sends our BYE.
+    fn resend_until_acked(
+        &self,
+        call_id: String,
+        peer: SocketAddr,
+        ok: Vec<u8>,
+        acked: watch::Receiver<bool>,
+    ) {
+        let Some(socket) = self.udp.get().cloned() else {
+            return;
+        };
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let mut acked = acked;
+            for step in retransmit::schedule(retransmit::T1, retransmit::T2) {
+                match retransmit::wait(step, &mut acked).await {
+                    retransmit::Next::Acked => return,
+                    retransmit::Next::Resend => {
+                        let _ = socket.send_to(&ok, peer).await;
+                    }
+                    retransmit::Next::GiveUp => break,
+                }
+            }
+            let Some(me) = me.upgrade() else { return };
+            let dialog = lock(&me.dialogs).remove(&call_id);
+            if let Some(d) = dialog {
+                tracing::info!(%peer, "no ACK for the 200 within 64*T1: ending the SIPREC call");
+                let (tx, _rx) = tokio::sync::oneshot::channel();
+                d.media.control(Control::Finish(tx, "no_ack")).await;
+                let _ = socket.send_to(&d.bye, peer).await;
+            }
+        });
+    }
+
     async fn bye(&self, msg: &Message) -> Result<Message, Reject> {
         let dialog = {
             let mut dialogs = lock(&self.dialogs);
@@ -679,7 +792,7 @@ impl Recorder {
             // Finalisation (last frames, journal, assembly) continues after the answer; the
             // port lease is returned when the media task ends.
             let (tx, _rx) = tokio::sync::oneshot::channel();
-            d.media.control(Control::Finish(tx)).await;
+            d.media.control(Control::Finish(tx, "bye")).await;
         }
         Ok(msg.response(200, "OK", None))
     }

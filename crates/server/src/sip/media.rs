@@ -52,8 +52,9 @@ pub enum Control {
     /// `a=inactive` in a re-INVITE: the SRC stopped the stream on purpose.
     Pause(usize),
     Resume(usize),
-    /// BYE: finalise; the answer is sent once the recording is journalled.
-    Finish(tokio::sync::oneshot::Sender<()>),
+    /// BYE (or giving up on a missing ACK): finalise, recording why as `ended_by`; the
+    /// sender is told once the recording is journalled.
+    Finish(tokio::sync::oneshot::Sender<()>, &'static str),
 }
 
 enum Input {
@@ -519,7 +520,7 @@ async fn run(
                 last_packet = at;
                 mixer.place(channel, &bytes, at);
             }
-            Some(Input::Control(Control::Finish(reply))) => break (Some(reply), "bye"),
+            Some(Input::Control(Control::Finish(reply, why))) => break (Some(reply), why),
             Some(Input::Control(Control::Pause(ch))) => mixer.pause(ch, true, mixer.now(now)),
             Some(Input::Control(Control::Resume(ch))) => {
                 mixer.pause(ch, false, mixer.now(now));

@@ -14,6 +14,7 @@ mod media;
 mod policy;
 mod ports;
 mod ratelimit;
+mod retransmit;
 mod sources;
 mod transport;
 

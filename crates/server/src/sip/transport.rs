@@ -31,7 +31,9 @@ pub async fn start(
             .await
             .map_err(|e| format!("cannot listen for SIP on udp {addr}: {e}"))?;
         listening.udp = socket.local_addr().ok();
-        tokio::spawn(serve_udp(Arc::new(socket), recorder.clone()));
+        let socket = Arc::new(socket);
+        recorder.attach_udp(socket.clone());
+        tokio::spawn(serve_udp(socket, recorder.clone()));
     }
     if let Some(addr) = cfg.tcp {
         let listener = TcpListener::bind(addr)
