@@ -1100,3 +1100,57 @@ async fn metadata_updates_in_reinvite_and_update_make_joined_parties_searchable(
         }
     }
 }
+
+#[test]
+fn serve_refuses_bad_src_certificate_settings_before_binding() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("callvault.toml");
+    let cases = [
+        (
+            "certificate_sha256 = [\"AB:CD\"]",
+            "`sip.sources` `sbc-x`: `certificate_sha256` `AB:CD` has 2 bytes",
+        ),
+        (
+            "certificate_name = \"sbc.example.net\"",
+            "set `sip.client_ca_file`",
+        ),
+        ("", "`sip.sources` `sbc-x` lists neither `addresses` nor"),
+    ];
+    for (source, expected) in cases {
+        std::fs::write(
+            &config,
+            format!(
+                "[sip]\ntls = \"127.0.0.1:0\"\n\n[[sip.sources]]\nname = \"sbc-x\"\ntenant = \"{TENANT}\"\n{source}\n"
+            ),
+        )
+        .unwrap();
+        let out = cli(
+            root.path(),
+            &[("CALLVAULT_CONFIG", config.to_str().unwrap())],
+            &["serve"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{source}: serve started");
+        assert!(stderr.contains(expected), "{source}: {stderr}");
+    }
+    // An unreadable CA file is named with its path.
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\ntls = \"127.0.0.1:0\"\nclient_ca_file = \"{0}/missing-ca.pem\"\n\n[[sip.sources]]\nname = \"sbc-x\"\ntenant = \"{TENANT}\"\naddresses = [\"127.0.0.1\"]\n",
+            root.path().display()
+        ),
+    )
+    .unwrap();
+    let out = cli(
+        root.path(),
+        &[("CALLVAULT_CONFIG", config.to_str().unwrap())],
+        &["serve"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("`sip.client_ca_file`") && stderr.contains("missing-ca.pem"),
+        "{stderr}"
+    );
+}
