@@ -205,21 +205,23 @@ pub fn admit<'a>(
 
 /// Why `cert` is not what `source` requires (`None`: it is, or the source requires none).
 fn certificate_mismatch(source: &SipSource, cert: Option<&PeerCertificate>) -> Option<String> {
+    if source.certificate_sha256.is_empty() && source.certificate_name.is_none() {
+        return None;
+    }
+    // Config validation refuses a malformed pin; were one to get here, it matches nothing
+    // (fail closed) rather than turning the source into an address-only one.
     let pins: Vec<[u8; 32]> = source
         .certificate_sha256
         .iter()
         .filter_map(|p| parse_sha256(p).ok())
         .collect();
-    if pins.is_empty() && source.certificate_name.is_none() {
-        return None;
-    }
     let Some(cert) = cert else {
         return Some(format!(
             "source `{}` must present its TLS client certificate over SIP/TLS; none was presented",
             source.name
         ));
     };
-    if !pins.is_empty() && !pins.contains(&cert.sha256) {
+    if !source.certificate_sha256.is_empty() && !pins.contains(&cert.sha256) {
         return Some(format!(
             "the client certificate (SHA-256 {}) is not one pinned for source `{}`",
             cert.fingerprint(),
@@ -313,6 +315,11 @@ mod tests {
             admit(&sources, other, Some(&cert(8))).unwrap().name,
             "roaming"
         );
+        let mut broken = source("broken", &["192.0.2.3"], None);
+        broken.certificate_sha256 = vec!["not hex".into()];
+        let broken = [broken];
+        let refused = admit(&broken, "192.0.2.3".parse().unwrap(), Some(&cert(7)));
+        assert!(refused.is_err(), "a malformed pin fails closed");
         let stranger = admit(&sources, other, None).unwrap_err();
         assert!(stranger.source.is_none());
         assert_eq!(stranger.reason, "not a configured recording client");
