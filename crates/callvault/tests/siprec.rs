@@ -425,6 +425,17 @@ async fn acme_dialect_over_tcp_pauses_and_resumes_by_reinvite() {
     assert_eq!(finished[0]["actor"], "sip:sbc-test");
 }
 
+/// The details of the first call's `siprec.media` audit entry, once the call has ended.
+async fn media_outcome(s: &Server, admin: &User) -> Value {
+    for _ in 0..400 {
+        if let Some(e) = audit(s, admin, "siprec.media").await.first() {
+            return serde_json::from_str(e["details"].as_str().unwrap()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no siprec.media audit entry appeared");
+}
+
 /// A minimal SIP UDP client for the refusals SIPp cannot express.
 struct Client {
     socket: UdpSocket,
@@ -642,15 +653,7 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
     // The SRC sends a little audio and vanishes without BYE: after `rtp_timeout_secs` the call
     // is finalised, audited as such, and its ports serve the next call.
     send_rtp(ports[0], 5, 0x55);
-    let mut ended = Vec::new();
-    for _ in 0..400 {
-        ended = audit(&s, &admin, "siprec.media").await;
-        if !ended.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let details: Value = serde_json::from_str(ended[0]["details"].as_str().unwrap()).unwrap();
+    let details = media_outcome(&s, &admin).await;
     assert_eq!(details["ended_by"], "rtp_timeout");
     // The ports come back once the receivers are gone; poll with fresh INVITEs.
     let mut third = String::new();
@@ -1153,4 +1156,59 @@ fn serve_refuses_bad_src_certificate_settings_before_binding() {
         stderr.contains("`sip.client_ca_file`") && stderr.contains("missing-ca.pem"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_ack_the_200_is_resent_then_the_call_ends_with_our_bye() {
+    // T1 = 20 ms (a debug-build test knob): 64·T1 is 1.28 s instead of 32 s.
+    let s = recorder_server_with(
+        200,
+        "test_t1_ms = 20",
+        &format!(
+            "[[sip.sources]]\nname = \"sbc-test\"\ntenant = \"{TENANT}\"\naddresses = [\"127.0.0.1\"]\ninsecure_plain_rtp = true\n"
+        ),
+    );
+    let (admin, _) = setup(&s).await;
+    let src = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let ok = src.ask(&invite("noack", "Require: siprec\r\n", SDP));
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    send_rtp(answered_ports(&ok)[0], 5, 0x42);
+    // Never acknowledged: copies of the 200, then the recorder's BYE.
+    let mut copies = 0;
+    let bye = loop {
+        let m = src.receive();
+        if m.starts_with("BYE ") {
+            break m;
+        }
+        assert_eq!(m, ok, "only the 200 is re-sent");
+        copies += 1;
+    };
+    assert_eq!(
+        copies, 6,
+        "re-sent at 20, 60, 140, 300, 620 and 1260 ms (T1 doubling); BYE at 64·T1 = 1280 ms"
+    );
+    let header = |m: &str, name: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        bye.starts_with("BYE sip:src@127.0.0.1:5999 SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert_eq!(header(&bye, "Call-ID: "), "noack");
+    assert_eq!(
+        header(&bye, "To: "),
+        header(&ok, "From: "),
+        "to the SRC, its tag"
+    );
+    assert_eq!(
+        header(&bye, "From: "),
+        header(&ok, "To: "),
+        "from us, our tag"
+    );
+    assert_eq!(header(&bye, "CSeq: "), "1 BYE");
+    let details = media_outcome(&s, &admin).await;
+    assert_eq!(details["ended_by"], "no_ack");
 }

@@ -119,6 +119,11 @@ pub struct SipConfig {
     /// The recording clients (SBCs, PBXs) allowed to record, each into one tenant. Anyone
     /// else is refused with 403 and audited.
     pub sources: Vec<SipSource>,
+    /// TEST-ONLY: RFC 3261's T1 in milliseconds (500), so a test sees the 200 retransmission
+    /// give up after 64·T1 in a second rather than 32. Exists only in debug builds; a release
+    /// build rejects the key as unknown.
+    #[cfg(debug_assertions)]
+    pub test_t1_ms: Option<u64>,
 }
 
 impl Default for SipConfig {
@@ -136,11 +141,22 @@ impl Default for SipConfig {
             rtp_timeout_secs: 30,
             max_requests_per_sec: 50,
             sources: Vec::new(),
+            #[cfg(debug_assertions)]
+            test_t1_ms: None,
         }
     }
 }
 
 impl SipConfig {
+    /// RFC 3261's T1: 500 ms (a test may shorten it in a debug build).
+    pub fn t1(&self) -> std::time::Duration {
+        #[cfg(debug_assertions)]
+        if let Some(ms) = self.test_t1_ms {
+            return std::time::Duration::from_millis(ms.clamp(1, 500));
+        }
+        std::time::Duration::from_millis(500)
+    }
+
     pub fn enabled(&self) -> bool {
         self.udp.is_some() || self.tcp.is_some() || self.tls.is_some()
     }

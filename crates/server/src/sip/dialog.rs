@@ -754,9 +754,10 @@ impl Recorder {
             return;
         };
         let me = self.me.clone();
+        let t1 = self.st.cfg.sip.t1();
         tokio::spawn(async move {
             let mut acked = acked;
-            for step in retransmit::schedule(retransmit::T1, retransmit::T2) {
+            for step in retransmit::schedule(t1, retransmit::T2) {
                 match retransmit::wait(step, &mut acked).await {
                     retransmit::Next::Acked => return,
                     retransmit::Next::Resend => {
