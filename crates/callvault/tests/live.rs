@@ -68,7 +68,7 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
     let (audio, live) = played(&s, &nurse, &id).await;
     assert_eq!(
         live,
-        json!({ "complete": true, "gaps": [[13, 13]], "frame_bytes": FRAME })
+        json!({ "complete": true, "gaps": [[13, 13]], "paused": [], "frame_bytes": FRAME })
     );
     assert_eq!(audio.len(), 19 * FRAME + 400);
     assert!(
@@ -183,7 +183,7 @@ async fn a_silent_recorder_is_finalised_as_incomplete() {
     let (audio, live) = played(&s, &nurse, &id).await;
     assert_eq!(
         live,
-        json!({ "complete": false, "gaps": [[2, 2]], "frame_bytes": FRAME })
+        json!({ "complete": false, "gaps": [[2, 2]], "paused": [], "frame_bytes": FRAME })
     );
     assert!(
         audio == expected(&sent, 4),

@@ -140,6 +140,23 @@ fn rtp_range(span: u16) -> (u16, u16) {
 /// Starts the server with `[sip]` on loopback UDP, TCP and TLS, `127.0.0.1` as the only
 /// source; `plain_rtp` allows it unencrypted RTP, otherwise it must use SRTP over SIP/TLS.
 fn recorder_server(rtp_ports: u16, plain_rtp: bool) -> Server {
+    recorder_server_with(
+        rtp_ports,
+        "",
+        &format!(
+            r#"
+[[sip.sources]]
+name = "sbc-test"
+tenant = "{TENANT}"
+addresses = ["127.0.0.1"]
+insecure_plain_rtp = {plain_rtp}
+"#
+        ),
+    )
+}
+
+/// The same listeners with more `[sip]` settings and the given `[[sip.sources]]`.
+fn recorder_server_with(rtp_ports: u16, sip: &str, sources: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (min, max) = rtp_range(rtp_ports);
     let config = dir.path().join("callvault.toml");
@@ -154,12 +171,8 @@ tls = "127.0.0.1:0"
 rtp_port_min = {min}
 rtp_port_max = {max}
 rtp_timeout_secs = 5
-
-[[sip.sources]]
-name = "sbc-test"
-tenant = "{TENANT}"
-addresses = ["127.0.0.1"]
-insecure_plain_rtp = {plain_rtp}
+{sip}
+{sources}
 "#
         ),
     )
@@ -209,21 +222,26 @@ fn sipp(dir: &Path, scenario: &str, transport: &str, target: &str, pause_ms: usi
     );
 }
 
+/// The recordings `listener` finds by `caller`'s number.
+async fn by_caller(s: &Server, listener: &User, caller: &str) -> Vec<Value> {
+    let page = ok_json(
+        listener
+            .client
+            .post(s.url("/api/v1/recordings/search"))
+            .json(&json!({ "caller_number": caller }))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
 /// Polls the search by caller number until the assembled recording appears.
 async fn recording_of(s: &Server, listener: &User, caller: &str) -> Value {
     for _ in 0..400 {
-        let page = ok_json(
-            listener
-                .client
-                .post(s.url("/api/v1/recordings/search"))
-                .json(&json!({ "caller_number": caller }))
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
-        if let Some(item) = page["items"].as_array().and_then(|a| a.first()) {
+        if let Some(item) = by_caller(s, listener, caller).await.first() {
             return item.clone();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -337,6 +355,46 @@ async fn acme_dialect_over_tcp_pauses_and_resumes_by_reinvite() {
         }
         best
     };
+    // The stored recording's metadata says where the SRC paused, and that it was the SRC.
+    let detail = nurse
+        .get_json(
+            &s,
+            &format!("/api/v1/recordings/{}", found["id"].as_str().unwrap()),
+        )
+        .await;
+    let paused = detail["live"]["paused"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(paused.len(), 1, "{detail}");
+    assert_eq!(paused[0]["by"], "src");
+    let doc = nurse.get_json(&s, "/api/v1/openapi.json").await;
+    let schema = &doc["components"]["schemas"];
+    assert!(
+        schema["LiveOutcome"]["properties"]["paused"].is_object(),
+        "{schema}"
+    );
+    assert!(
+        schema["Paused"]["properties"]["offset_ms"].is_object(),
+        "{schema}"
+    );
+    let (at, run) = longest_silence(&l);
+    let (offset_ms, length_ms) = (
+        paused[0]["offset_ms"].as_u64().unwrap(),
+        paused[0]["length_ms"].as_u64().unwrap(),
+    );
+    // The interval is the signalling's (re-INVITE to re-INVITE), the silence the media's:
+    // they agree to within the network's and the mixer's jitter allowance.
+    assert!(
+        (offset_ms as i64 - at as i64 / 8).abs() < 500,
+        "paused at {offset_ms} ms, silent from {} ms",
+        at / 8
+    );
+    assert!(
+        (length_ms as i64 - run as i64 / 8).abs() < 500,
+        "paused {length_ms} ms, silent {} ms",
+        run / 8
+    );
     for (name, c, sent) in [("left", &l, &left), ("right", &r, &right)] {
         let (at, run) = longest_silence(c);
         assert!(
@@ -367,6 +425,17 @@ async fn acme_dialect_over_tcp_pauses_and_resumes_by_reinvite() {
     assert_eq!(finished[0]["actor"], "sip:sbc-test");
 }
 
+/// The details of the first call's `siprec.media` audit entry, once the call has ended.
+async fn media_outcome(s: &Server, admin: &User) -> Value {
+    for _ in 0..400 {
+        if let Some(e) = audit(s, admin, "siprec.media").await.first() {
+            return serde_json::from_str(e["details"].as_str().unwrap()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no siprec.media audit entry appeared");
+}
+
 /// A minimal SIP UDP client for the refusals SIPp cannot express.
 struct Client {
     socket: UdpSocket,
@@ -385,18 +454,55 @@ impl Client {
         }
     }
 
-    /// Sends `msg` and returns the status line of the final answer.
+    /// Sends `msg` and returns its final answer (skipping 100 Trying, and the 200s of earlier
+    /// INVITEs that the recorder re-sends until they are acknowledged).
     fn ask(&self, msg: &str) -> String {
         self.socket.send_to(msg.as_bytes(), &self.target).unwrap();
-        let mut buf = [0u8; 65_535];
+        let header = |text: &str, name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).map(str::to_owned))
+        };
+        let (call_id, cseq) = (header(msg, "Call-ID: "), header(msg, "CSeq: "));
         loop {
-            let n = self.socket.recv(&mut buf).expect("an answer");
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if !text.starts_with("SIP/2.0 100") {
+            let text = self.receive();
+            let ours = header(&text, "Call-ID: ") == call_id && header(&text, "CSeq: ") == cseq;
+            if ours && !text.starts_with("SIP/2.0 100") {
                 return text;
             }
         }
     }
+
+    /// The next message from the recorder.
+    fn receive(&self) -> String {
+        let mut buf = [0u8; 65_535];
+        let n = self
+            .socket
+            .recv(&mut buf)
+            .expect("a message from the recorder");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Acknowledges the 200 `ok` to an INVITE (RFC 3261 §13.2.2.4: a new transaction).
+    fn ack(&self, ok: &str) {
+        let line = |name: &str| ok.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+        let cseq = line("CSeq: ").replace("INVITE", "ACK");
+        let ack = format!(
+            "ACK sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKack{}\r\n{}\r\n{}\r\n{}\r\n{cseq}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            rand_suffix(),
+            line("From: "),
+            line("To: "),
+            line("Call-ID: "),
+        );
+        self.socket.send_to(ack.as_bytes(), &self.target).unwrap();
+    }
+}
+
+/// A fresh branch suffix.
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 fn invite(call_id: &str, extra: &str, body: &str) -> String {
@@ -407,6 +513,67 @@ fn invite(call_id: &str, extra: &str, body: &str) -> String {
 }
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\nm=audio 7002 RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n";
+
+/// RFC 7865 metadata: `caller` sends the stream labelled 1.
+fn rfc_metadata(session: &str, caller: &str) -> String {
+    format!(
+        r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="{session}"/><participant participant_id="a"><nameID aor="tel:{caller}"/></participant><stream stream_id="s1" session_id="{session}"><label>1</label></stream><participantstreamassoc participant_id="a"><send>s1</send></participantstreamassoc></recording>"#
+    )
+}
+
+/// An INVITE (Via UDP) whose body is `sdp` and `metadata` as multipart/mixed.
+fn siprec_invite(call_id: &str, sdp: &str, metadata: &str) -> String {
+    let body = format!(
+        "--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n{metadata}\r\n--b--\r\n"
+    );
+    invite(call_id, "Require: siprec\r\n", &body).replacen(
+        "Content-Type: application/sdp",
+        "Content-Type: multipart/mixed;boundary=b",
+        1,
+    )
+}
+
+/// The BYE ending the dialog that `ok` (the INVITE's 200) answered, over `via` (UDP, TLS…).
+fn bye(call_id: &str, ok: &str, via: &str) -> String {
+    let to = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
+    format!(
+        "BYE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{via} 127.0.0.1:5999;branch=z9hG4bKbye{call_id}\r\nFrom: <sip:src@127.0.0.1>;tag=t{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// `request` (built by [`invite`]) sent inside the dialog that `ok` answered, as the `cseq`th
+/// request: the To tag from the answer, a new transaction, and `method`.
+fn in_dialog(request: &str, call_id: &str, ok: &str, method: &str, cseq: u32) -> String {
+    let to = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
+    request
+        .replacen("INVITE sip:", &format!("{method} sip:"), 1)
+        .replace("To: <sip:recorder@127.0.0.1>", &format!("To: {to}"))
+        .replace("CSeq: 1 INVITE", &format!("CSeq: {cseq} {method}"))
+        .replace(
+            &format!("branch=z9hG4bK{call_id}"),
+            &format!("branch=z9hG4bK{call_id}-{cseq}"),
+        )
+}
+
+/// The answered RTP ports, in offer order.
+fn answered_ports(ok: &str) -> Vec<u16> {
+    ok.lines()
+        .filter_map(|l| l.strip_prefix("m=audio "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// `packets` 20 ms PCMU packets of `fill` to `port`.
+fn send_rtp(port: u16, packets: u16, fill: u8) {
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..packets {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[2..4].copy_from_slice(&n.to_be_bytes());
+        p[4..8].copy_from_slice(&(u32::from(n) * 160).to_be_bytes());
+        p.extend_from_slice(&[fill; 160]);
+        rtp.send_to(&p, ("127.0.0.1", port)).unwrap();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_port_exhaustion_and_rtp_timeout() {
@@ -474,11 +641,7 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
 
     let first = src.ask(&invite("call1", "Require: siprec\r\n", SDP));
     assert!(first.starts_with("SIP/2.0 200 "), "{first}");
-    let ports: Vec<u16> = first
-        .lines()
-        .filter_map(|l| l.strip_prefix("m=audio "))
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let ports = answered_ports(&first);
     assert_eq!(ports.len(), 2);
     assert_eq!(ports[1], ports[0] + 2, "label 2 on label 1's port + 2");
     assert_eq!(first.matches("a=recvonly").count(), 2);
@@ -489,22 +652,8 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
 
     // The SRC sends a little audio and vanishes without BYE: after `rtp_timeout_secs` the call
     // is finalised, audited as such, and its ports serve the next call.
-    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for n in 0..5u16 {
-        let mut p = vec![0x80, 0, 0, n as u8, 0, 0, 0, 0, 0, 0, 0, 9];
-        p[4..8].copy_from_slice(&(u32::from(n) * 160).to_be_bytes());
-        p.extend_from_slice(&[0x55; 160]);
-        rtp.send_to(&p, ("127.0.0.1", ports[0])).unwrap();
-    }
-    let mut ended = Vec::new();
-    for _ in 0..400 {
-        ended = audit(&s, &admin, "siprec.media").await;
-        if !ended.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let details: Value = serde_json::from_str(ended[0]["details"].as_str().unwrap()).unwrap();
+    send_rtp(ports[0], 5, 0x55);
+    let details = media_outcome(&s, &admin).await;
     assert_eq!(details["ended_by"], "rtp_timeout");
     // The ports come back once the receivers are gone; poll with fresh INVITEs.
     let mut third = String::new();
@@ -521,8 +670,15 @@ async fn refusals_port_exhaustion_and_rtp_timeout() {
     );
 }
 
+type TlsSip = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
 /// A SIP client over TLS that trusts the server's certificate.
-async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+async fn tls_client(s: &Server) -> TlsSip {
+    tls_client_as(s, "127.0.0.1", None).await
+}
+
+/// A SIP/TLS client connecting from `local` (a loopback address), presenting `identity`.
+async fn tls_client_as(s: &Server, local: &str, identity: Option<&Identity>) -> TlsSip {
     use rustls_pki_types::pem::PemObject;
     let _ = s.client(); // installs the process's rustls provider
     let mut roots = rustls::RootCertStore::empty();
@@ -531,10 +687,17 @@ async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::T
             rustls_pki_types::CertificateDer::from_pem_file(s.data().join("tls/cert.pem")).unwrap(),
         )
         .unwrap();
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(s.sip_tls.as_deref().unwrap())
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let cfg = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    let tcp = socket
+        .connect(s.sip_tls.as_deref().unwrap().parse().unwrap())
         .await
         .unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
@@ -542,6 +705,55 @@ async fn tls_client(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::T
         .connect(name, tcp)
         .await
         .unwrap()
+}
+
+/// A TLS client certificate chain (leaf first) and its key, made with rcgen.
+struct Identity {
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// A certificate for `name`, self-signed or issued by `ca`.
+    fn new(name: &str, ca: Option<&(rcgen::Certificate, rcgen::KeyPair)>) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = match ca {
+            Some((ca_cert, ca_key)) => params.signed_by(&key, ca_cert, ca_key).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        let mut chain = vec![cert.der().clone()];
+        chain.extend(ca.map(|(c, _)| c.der().clone()));
+        Self {
+            chain,
+            key: rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        }
+    }
+
+    /// The leaf's SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it.
+    fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let hex = hex::encode_upper(sha2::Sha256::digest(&self.chain[0]));
+        let pairs: Vec<&str> = (0..32).map(|i| &hex[2 * i..2 * i + 2]).collect();
+        pairs.join(":")
+    }
+}
+
+/// A CA for SRC certificates.
+fn src_ca() -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "SRC test CA");
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    (cert, key)
 }
 
 /// Sends one request over a stream and reads the final answer.
@@ -591,17 +803,8 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         b64(&keys[0]),
         b64(&keys[1])
     );
-    let meta = r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="tls-1"/><participant participant_id="a"><nameID aor="tel:+46709876543"/></participant><stream stream_id="s1" session_id="tls-1"><label>1</label></stream><participantstreamassoc participant_id="a"><send>s1</send></participantstreamassoc></recording>"#;
-    let body = format!(
-        "--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n{meta}\r\n--b--\r\n"
-    );
-    let invite = invite("tls1", "Require: siprec\r\n", &body)
-        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
-        .replacen(
-            "Content-Type: application/sdp",
-            "Content-Type: multipart/mixed;boundary=b",
-            1,
-        );
+    let invite = siprec_invite("tls1", &sdp, &rfc_metadata("tls-1", "+46709876543"))
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS");
     let mut sip = tls_client(&s).await;
     let ok = ask_stream(&mut sip, &invite).await;
     assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
@@ -612,11 +815,7 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         "{ok}"
     );
     assert_eq!(ok.matches("RTP/SAVP").count(), 2);
-    let ports: Vec<u16> = ok
-        .lines()
-        .filter_map(|l| l.strip_prefix("m=audio "))
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let ports = answered_ports(&ok);
 
     // The same offer over UDP is refused: SDES keys only travel over TLS.
     let udp = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
@@ -687,11 +886,11 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         metric(&text, "callvault_sip_srtp_auth_failures_total"),
         Some(2)
     );
-    let to_tag = ok.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
-    let bye = format!(
-        "BYE sip:recorder@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKbye\r\nFrom: <sip:src@127.0.0.1>;tag=ttls1\r\nTo: {to_tag}\r\nCall-ID: tls1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    assert!(
+        ask_stream(&mut sip, &bye("tls1", &ok, "TLS"))
+            .await
+            .starts_with("SIP/2.0 200 ")
     );
-    assert!(ask_stream(&mut sip, &bye).await.starts_with("SIP/2.0 200 "));
 
     let found = recording_of(&s, &nurse, "+46709876543").await;
     let (stored, _) = played(&s, &nurse, found["id"].as_str().unwrap()).await;
@@ -704,4 +903,312 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
         right == padded(&audio[1], right.len()),
         "agent stream decrypted sample-exact"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn srcs_are_told_apart_by_client_certificate_and_refused_without_the_right_one() {
+    let work = tempfile::tempdir().unwrap();
+    let ca = src_ca();
+    let ca_file = work.path().join("src-ca.pem");
+    std::fs::write(&ca_file, ca.0.pem()).unwrap();
+    let pinned = Identity::new("sbc-a.example.net", None);
+    let named = Identity::new("sbc-b.example.net", Some(&ca));
+    let impostor = Identity::new("sbc-a.example.net", None);
+    let misnamed = Identity::new("pbx.example.net", Some(&ca));
+    // sbc-a: its address and its pinned self-signed certificate; sbc-b: any address, with a
+    // certificate for its name from the SRCs' CA.
+    let s = recorder_server_with(
+        200,
+        &format!("client_ca_file = \"{}\"", ca_file.display()),
+        &format!(
+            r#"
+[[sip.sources]]
+name = "sbc-a"
+tenant = "{TENANT}"
+addresses = ["127.0.0.1"]
+certificate_sha256 = ["{}"]
+insecure_plain_rtp = true
+
+[[sip.sources]]
+name = "sbc-b"
+tenant = "{TENANT}"
+certificate_name = "sbc-b.example.net"
+insecure_plain_rtp = true
+"#,
+            pinned.fingerprint()
+        ),
+    );
+    let (admin, nurse) = setup(&s).await;
+    let tls_invite = |call: &str, caller: &str| {
+        siprec_invite(call, SDP, &rfc_metadata(call, caller)).replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+    };
+
+    // The right certificate from the right address: recorded.
+    let mut sip = tls_client_as(&s, "127.0.0.1", Some(&pinned)).await;
+    let ok = ask_stream(&mut sip, &tls_invite("cert-ok", "+46701112233")).await;
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    send_rtp(answered_ports(&ok)[0], 10, 0x42);
+    let bye_ok = ask_stream(&mut sip, &bye("cert-ok", &ok, "TLS")).await;
+    assert!(bye_ok.starts_with("SIP/2.0 200 "), "{bye_ok}");
+    let found = recording_of(&s, &nurse, "+46701112233").await;
+    assert_eq!(found["channels"], 2);
+
+    // A CA-issued certificate naming sbc-b is let in from an address no source lists.
+    let mut roaming = tls_client_as(&s, "127.0.0.2", Some(&named)).await;
+    let ok_b = ask_stream(&mut roaming, &tls_invite("cert-b", "+46701112244")).await;
+    assert!(ok_b.starts_with("SIP/2.0 200 "), "{ok_b}");
+    let bye_b = ask_stream(&mut roaming, &bye("cert-b", &ok_b, "TLS")).await;
+    assert!(bye_b.starts_with("SIP/2.0 200 "), "{bye_b}");
+
+    // sbc-a's address without a certificate, over TLS and over UDP; with another certificate
+    // for the same name; a CA-issued certificate for another name from elsewhere.
+    let mut bare = tls_client_as(&s, "127.0.0.1", None).await;
+    let no_cert = ask_stream(&mut bare, &tls_invite("no-cert", "+46701112255")).await;
+    assert!(no_cert.starts_with("SIP/2.0 403 "), "{no_cert}");
+    assert!(no_cert.contains("none was presented"), "{no_cert}");
+    let udp = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let over_udp = udp.ask(&siprec_invite(
+        "no-cert-udp",
+        SDP,
+        &rfc_metadata("u", "+4670"),
+    ));
+    assert!(over_udp.starts_with("SIP/2.0 403 "), "{over_udp}");
+    let mut fake = tls_client_as(&s, "127.0.0.1", Some(&impostor)).await;
+    let wrong = ask_stream(&mut fake, &tls_invite("wrong-cert", "+46701112266")).await;
+    assert!(wrong.starts_with("SIP/2.0 403 "), "{wrong}");
+    assert!(
+        wrong.contains("not one pinned for source `sbc-a`"),
+        "{wrong}"
+    );
+    let mut other = tls_client_as(&s, "127.0.0.2", Some(&misnamed)).await;
+    let stranger = ask_stream(&mut other, &tls_invite("misnamed", "+46701112277")).await;
+    assert!(stranger.starts_with("SIP/2.0 403 "), "{stranger}");
+
+    let refused = audit(&s, &admin, "siprec.refused").await;
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["details"].as_str().unwrap()).unwrap();
+            d["reason"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(refused.len(), 4, "{reasons:?}");
+    let has = |what: &str| reasons.iter().any(|r| r.contains(what));
+    assert!(
+        has("source `sbc-a` must present its TLS client certificate"),
+        "{reasons:?}"
+    );
+    assert!(
+        has(&format!(
+            "the client certificate (SHA-256 {}) is not one pinned for source `sbc-a`",
+            impostor.fingerprint().replace(':', "").to_lowercase()
+        )),
+        "{reasons:?}"
+    );
+    assert!(
+        has("not a configured recording client (client certificate SHA-256"),
+        "{reasons:?}"
+    );
+    // Refusals at sbc-a's address are its tenant's to see.
+    let at_a = refused.iter().filter(|e| e["tenant"] == TENANT).count();
+    assert_eq!(at_a, 3, "{refused:?}");
+    assert!(refused.iter().all(|e| e["result"] == "denied"));
+    // Nothing of the refused calls was recorded.
+    for caller in ["+46701112255", "+46701112266", "+46701112277"] {
+        assert!(by_caller(&s, &nurse, caller).await.is_empty(), "{caller}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_updates_in_reinvite_and_update_make_joined_parties_searchable() {
+    let s = recorder_server(200, true);
+    let (_, nurse) = setup(&s).await;
+    let src = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let (caller, transferred_to, consulted) = ("+46701230001", "+46701230002", "+46701230003");
+    let ok = src.ask(&siprec_invite("xfer", SDP, &rfc_metadata("xfer", caller)));
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    // Over UDP the 200 is re-sent, byte for byte, until the ACK comes (RFC 3261 §13.3.1.4).
+    assert_eq!(src.receive(), ok, "the 200 again, T1 later");
+    src.ack(&ok);
+    send_rtp(answered_ports(&ok)[0], 10, 0x42);
+
+    // A transfer (RFC 7866 §6.1.1): a re-INVITE with the SDP and new metadata naming the party
+    // the call went to, as a SIP URI with a phone number.
+    let joined = format!(
+        r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><session session_id="xfer"/><participant participant_id="b"><nameID aor="sip:{transferred_to}@pbx.example;user=phone"/></participant><stream stream_id="s2" session_id="xfer"><label>2</label></stream><participantstreamassoc participant_id="b"><send>s2</send></participantstreamassoc></recording>"#
+    );
+    let reinvite = in_dialog(
+        &siprec_invite("xfer", SDP, &joined),
+        "xfer",
+        &ok,
+        "INVITE",
+        2,
+    );
+    let answer = src.ask(&reinvite);
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    assert_eq!(answer.matches("a=recvonly").count(), 2, "{answer}");
+    // An UPDATE with metadata alone (a consultation call joined).
+    let consult = format!(
+        r#"<recording xmlns="urn:ietf:params:xml:ns:recording:1"><participant participant_id="c"><nameID aor="tel:{consulted}"/></participant></recording>"#
+    );
+    let update = invite("xfer", "Require: siprec\r\n", &consult).replace(
+        "Content-Type: application/sdp",
+        "Content-Type: application/rs-metadata+xml",
+    );
+    let answer = src.ask(&in_dialog(&update, "xfer", &ok, "UPDATE", 3));
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    assert!(
+        src.ask(&bye("xfer", &ok, "UDP"))
+            .starts_with("SIP/2.0 200 ")
+    );
+
+    let found = recording_of(&s, &nurse, caller).await;
+    for party in [transferred_to, consulted] {
+        let hits = by_caller(&s, &nurse, party).await;
+        assert_eq!(hits.len(), 1, "{party} finds the call");
+        assert_eq!(hits[0]["id"], found["id"]);
+    }
+    let detail = nurse
+        .get_json(
+            &s,
+            &format!("/api/v1/recordings/{}", found["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(detail["caller_number"], caller);
+    let mut parties: Vec<&str> = detail["other_parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    parties.sort_unstable();
+    assert_eq!(parties, [transferred_to, consulted], "{detail}");
+    // Pseudonymised at rest: the numbers are nowhere in clear, not in any stored file (the
+    // database included) and not in the log.
+    let stored: Vec<_> = s
+        .storage_dirs()
+        .iter()
+        .flat_map(|d| files_under(d))
+        .chain([s.root().join("server.log")])
+        .collect();
+    for f in stored {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for party in [transferred_to, consulted] {
+            let digits = party.trim_start_matches('+').as_bytes();
+            assert!(
+                !bytes.windows(digits.len()).any(|w| w == digits),
+                "{party} in clear in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn serve_refuses_bad_src_certificate_settings_before_binding() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("callvault.toml");
+    let cases = [
+        (
+            "certificate_sha256 = [\"AB:CD\"]",
+            "`sip.sources` `sbc-x`: `certificate_sha256` `AB:CD` has 2 bytes",
+        ),
+        (
+            "certificate_name = \"sbc.example.net\"",
+            "set `sip.client_ca_file`",
+        ),
+        ("", "`sip.sources` `sbc-x` lists neither `addresses` nor"),
+    ];
+    for (source, expected) in cases {
+        std::fs::write(
+            &config,
+            format!(
+                "[sip]\ntls = \"127.0.0.1:0\"\n\n[[sip.sources]]\nname = \"sbc-x\"\ntenant = \"{TENANT}\"\n{source}\n"
+            ),
+        )
+        .unwrap();
+        let out = cli(
+            root.path(),
+            &[("CALLVAULT_CONFIG", config.to_str().unwrap())],
+            &["serve"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{source}: serve started");
+        assert!(stderr.contains(expected), "{source}: {stderr}");
+    }
+    // An unreadable CA file is named with its path.
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\ntls = \"127.0.0.1:0\"\nclient_ca_file = \"{0}/missing-ca.pem\"\n\n[[sip.sources]]\nname = \"sbc-x\"\ntenant = \"{TENANT}\"\naddresses = [\"127.0.0.1\"]\n",
+            root.path().display()
+        ),
+    )
+    .unwrap();
+    let out = cli(
+        root.path(),
+        &[("CALLVAULT_CONFIG", config.to_str().unwrap())],
+        &["serve"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("`sip.client_ca_file`") && stderr.contains("missing-ca.pem"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_ack_the_200_is_resent_then_the_call_ends_with_our_bye() {
+    // T1 = 20 ms (a debug-build test knob): 64·T1 is 1.28 s instead of 32 s.
+    let s = recorder_server_with(
+        200,
+        "test_t1_ms = 20",
+        &format!(
+            "[[sip.sources]]\nname = \"sbc-test\"\ntenant = \"{TENANT}\"\naddresses = [\"127.0.0.1\"]\ninsecure_plain_rtp = true\n"
+        ),
+    );
+    let (admin, _) = setup(&s).await;
+    let src = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let ok = src.ask(&invite("noack", "Require: siprec\r\n", SDP));
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    send_rtp(answered_ports(&ok)[0], 5, 0x42);
+    // Never acknowledged: copies of the 200, then the recorder's BYE.
+    let mut copies = 0;
+    let bye = loop {
+        let m = src.receive();
+        if m.starts_with("BYE ") {
+            break m;
+        }
+        assert_eq!(m, ok, "only the 200 is re-sent");
+        copies += 1;
+    };
+    assert_eq!(
+        copies, 6,
+        "re-sent at 20, 60, 140, 300, 620 and 1260 ms (T1 doubling); BYE at 64·T1 = 1280 ms"
+    );
+    let header = |m: &str, name: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        bye.starts_with("BYE sip:src@127.0.0.1:5999 SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert_eq!(header(&bye, "Call-ID: "), "noack");
+    assert_eq!(
+        header(&bye, "To: "),
+        header(&ok, "From: "),
+        "to the SRC, its tag"
+    );
+    assert_eq!(
+        header(&bye, "From: "),
+        header(&ok, "To: "),
+        "from us, our tag"
+    );
+    assert_eq!(header(&bye, "CSeq: "), "1 BYE");
+    let details = media_outcome(&s, &admin).await;
+    assert_eq!(details["ended_by"], "no_ack");
 }

@@ -50,7 +50,28 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The HTTPS listener's configuration: no client certificates, HTTP/2 or 1.1 by ALPN.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let mut cfg = config_with(cert, key, Arc::new(rustls::server::NoClientAuth))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// The SIP/TLS listener's configuration: its certificate, no ALPN, and `clients`
+/// deciding what client certificates are asked for (`sip::sources`).
+pub fn sip_server_config(
+    cert: &Path,
+    key: &Path,
+    clients: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, String> {
+    config_with(cert, key, clients).map(Arc::new)
+}
+
+fn config_with(
+    cert: &Path,
+    key: &Path,
+    clients: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> Result<ServerConfig, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("tls.cert {}: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -67,11 +88,10 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("tls: {e}"))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_single_cert(certs, key)
         .map_err(|e| format!("tls: certificate and key do not match or are unsupported: {e}"))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     // The server's order of suites wins (strongest first), not whatever a client prefers.
     cfg.ignore_client_order = true;
-    Ok(Arc::new(cfg))
+    Ok(cfg)
 }

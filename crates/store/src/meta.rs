@@ -206,6 +206,22 @@ pub trait MetaBackend: Sealed + Send + Sync {
         f: &RecordingFilter,
     ) -> Result<Vec<Recording>, StoreError>;
     async fn count_recordings(&self) -> Result<u64, StoreError>;
+    /// Adds parties other than the caller to the call or recording `recording` of `tenant`
+    /// (it may still be live: its id is the recording's); a number already there stays as it
+    /// is. `search_recordings` finds the recording by any of them (`caller_hash`); erasure
+    /// removes them with it.
+    async fn add_parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+        parties: &[Party],
+    ) -> Result<(), StoreError>;
+    /// The parties other than the caller, ordered by hash.
+    async fn parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<Party>, StoreError>;
 
     // --- the console ---
     /// The person's chosen console language (`None` until they choose).
@@ -377,13 +393,16 @@ pub trait MetaBackend: Sealed + Send + Sync {
         limit: u32,
     ) -> Result<Vec<LiveChunk>, StoreError>;
     /// Moves the call from `from` to `to` if it is in `from` (true), else changes nothing
-    /// (false). `total_chunks`, when given, is recorded too.
+    /// (false). `total_chunks` and `outcome` (the JSON of [`LiveCall::gaps`]: what the
+    /// protocol knows of how the call went, e.g. a SIPREC client's pauses), when given, are
+    /// recorded too.
     async fn set_live_state(
         &self,
         id: &RecordingId,
         from: LiveState,
         to: LiveState,
         total_chunks: Option<u64>,
+        outcome: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Calls of every tenant in `state` last updated before `before`, oldest first: the work

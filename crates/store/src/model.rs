@@ -123,6 +123,16 @@ pub struct Recording {
     pub retention_class: Option<String>,
 }
 
+/// A party of a recorded call other than the caller (e.g. a SIPREC participant who joined by a
+/// transfer), pseudonymised like the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Party {
+    /// Keyed hash of the E.164 number, for search.
+    pub number_hash: [u8; 32],
+    /// The number, age-encrypted to the tenant.
+    pub number_enc: Vec<u8>,
+}
+
 /// Search criteria; all given criteria must match. Results are newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RecordingFilter {
@@ -130,6 +140,8 @@ pub struct RecordingFilter {
     pub to: Option<i64>,
     pub queue: Option<String>,
     pub agent_id: Option<String>,
+    /// The caller's keyed hash; matches a recording whose caller, or any other party
+    /// ([`Party`]), has this number.
     pub caller_hash: Option<[u8; 32]>,
     /// Keyset cursor: continue after this (started_at, id).
     pub after: Option<(i64, RecordingId)>,
@@ -360,8 +372,9 @@ pub struct LiveCall {
     pub state: LiveState,
     /// How many chunks the recorder said it sent, when it finished.
     pub total_chunks: Option<u64>,
-    /// Set when stored: how the call ended, as JSON
-    /// `{"complete": bool, "chunks": n, "gaps": [[first, last], …]}` (missing chunk ranges).
+    /// How the call went, as JSON. At finish, what the protocol knows: `{"paused": [{"offset_ms",
+    /// "length_ms", "by": "src"}, …]}` (SIPREC), else absent. When stored, that plus
+    /// `"complete": bool, "chunks": n, "gaps": [[first, last], …]` (missing chunk ranges).
     pub gaps: Option<String>,
     /// Last chunk or state change (unix seconds); idle finalisation reads it.
     pub updated_at: i64,

@@ -228,7 +228,13 @@ async fn finish_call(
 ) -> ApiResult<CallStatusView> {
     let call = st
         .live
-        .finish(tenant, id, chunks, p.event("recording.live_finish", "ok"))
+        .finish(
+            tenant,
+            id,
+            chunks,
+            &[],
+            p.event("recording.live_finish", "ok"),
+        )
         .await?;
     if let Some(keys) = &st.keys
         && call.state == callvault_store::LiveState::Finished

@@ -364,6 +364,9 @@ pub struct RecordingDetail {
     pub summary: RecordingSummary,
     /// Decrypted for the listener; absent when the recorder sent none.
     pub caller_number: Option<String>,
+    /// The call's other parties' numbers (e.g. named by SIPREC metadata, also when they joined
+    /// mid-call), decrypted for the listener; the search by `caller_number` finds them too.
+    pub other_parties: Vec<String>,
     pub size: u64,
     pub sample_rate: u32,
     /// Present when the call was recorded live.
@@ -377,6 +380,9 @@ pub struct LiveOutcome {
     pub complete: bool,
     /// Chunks that never arrived, as `[first, last]` sequence numbers; silence in the audio.
     pub gaps: Vec<[u64; 2]>,
+    /// Intervals silent on purpose (e.g. the SIPREC client paused while a card number was
+    /// spoken); silence in the audio too.
+    pub paused: Vec<crate::live::Paused>,
     /// Bytes per chunk: gap `[a, b]` is audio bytes `a × frame_bytes` to `(b + 1) × frame_bytes`
     /// after the WAV header.
     pub frame_bytes: u32,
@@ -406,28 +412,33 @@ pub async fn get(
         .record(ev)
         .await
         .map_err(ApiError::audit_unavailable)?;
-    let caller_number = match &rec.caller_enc {
-        Some(enc) => {
-            let ident = keys.identity(&st.meta, &tenant, rec.key_id).await?;
-            let bytes = decrypt_small(&ident, enc).map_err(|_| ApiError::integrity())?;
-            Some(String::from_utf8_lossy(bytes.expose_secret()).into_owned())
-        }
-        None => None,
+    let parties = st.meta.parties(&tenant, &id).await?;
+    let ident = match (&rec.caller_enc, parties.is_empty()) {
+        (None, true) => None,
+        _ => Some(keys.identity(&st.meta, &tenant, rec.key_id).await?),
     };
+    let number = |enc: &[u8]| -> ApiResult<String> {
+        let ident = ident.as_ref().ok_or_else(ApiError::integrity)?;
+        let bytes = decrypt_small(ident, enc).map_err(|_| ApiError::integrity())?;
+        Ok(String::from_utf8_lossy(bytes.expose_secret()).into_owned())
+    };
+    let caller_number = rec.caller_enc.as_deref().map(number).transpose()?;
+    let other_parties = parties
+        .iter()
+        .map(|p| number(&p.number_enc))
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(axum::Json(RecordingDetail {
         summary: summary(&rec),
         caller_number,
+        other_parties,
         size: rec.size,
         sample_rate: rec.sample_rate,
         live: st.meta.get_live_call(&tenant, &id).await.ok().map(|c| {
-            let stored: serde_json::Value = c
-                .gaps
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok())
-                .unwrap_or_default();
+            let stored = crate::live::Outcome::of(&c);
             LiveOutcome {
-                complete: stored["complete"].as_bool().unwrap_or(false),
-                gaps: serde_json::from_value(stored["gaps"].clone()).unwrap_or_default(),
+                complete: stored.complete,
+                gaps: stored.gaps,
+                paused: stored.paused,
                 frame_bytes: c.frame_bytes,
             }
         }),

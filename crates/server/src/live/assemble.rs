@@ -156,8 +156,12 @@ impl LiveCalls {
             created_at: crate::principal::now(),
         };
         let complete = call.state == LiveState::Finished;
-        let outcome =
-            serde_json::json!({ "complete": complete, "chunks": total, "gaps": gaps }).to_string();
+        let outcome = super::Outcome {
+            complete,
+            chunks: total,
+            gaps: gaps.clone(),
+            paused: super::Outcome::of(call).paused,
+        };
         let ev = Event {
             actor: "system".into(),
             tenant: Some(call.tenant.to_string()),
@@ -168,6 +172,7 @@ impl LiveCalls {
                 "complete": complete,
                 "chunks": total,
                 "gaps": gaps,
+                "paused": outcome.paused,
                 "duration_ms": rec.duration_ms,
             })),
             ..Event::default()
@@ -176,6 +181,8 @@ impl LiveCalls {
             let _ = self.0.blobs.delete(&blob).await;
             return Err(LiveError::Audit(e));
         }
+        let outcome =
+            serde_json::to_string(&outcome).map_err(|e| LiveError::Journal(e.to_string()))?;
         match meta.store_live_call(&rec, &outcome).await {
             Ok(()) => {
                 self.0

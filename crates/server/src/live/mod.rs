@@ -29,8 +29,10 @@ use callvault_media::Codec;
 use callvault_store::{
     BlobStore, ChunkOutcome, LiveCall, LiveChunk, LiveKey, LiveState, MetadataStore, StoreError,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use utoipa::ToSchema;
 use writer::ChunkWriter;
 
 /// What a live protocol may do with a call; see `config.rs` `[live]` for the meaning of each.
@@ -151,6 +153,46 @@ impl CallFormat {
     fn max_chunks(&self, max_call_secs: u64) -> u64 {
         let per_sec = u64::from(self.sample_rate) * u64::from(self.block_align());
         (max_call_secs * per_sec).div_ceil(u64::from(self.frame_bytes.max(1)))
+    }
+}
+
+/// An interval of the recording that is silent on purpose, e.g. a SIPREC client stopped the
+/// media (`a=inactive`) while a card number was spoken. Part of the call's [`Outcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Paused {
+    /// From the start of the recording.
+    pub offset_ms: u64,
+    pub length_ms: u64,
+    pub by: PausedBy,
+}
+
+/// Who paused a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PausedBy {
+    /// The recording client (SIPREC SRC).
+    Src,
+}
+
+/// How a call went: the JSON kept in [`LiveCall::gaps`] (docs/FORMAT.md). `paused` is written
+/// at finish by the protocol that knows it; the rest at assembly.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Outcome {
+    pub complete: bool,
+    pub chunks: u64,
+    /// Chunks never received, as `[first, last]` sequence numbers.
+    pub gaps: Vec<[u64; 2]>,
+    pub paused: Vec<Paused>,
+}
+
+impl Outcome {
+    /// What the call's row holds (empty if nothing, or nothing readable).
+    pub fn of(call: &LiveCall) -> Self {
+        call.gaps
+            .as_deref()
+            .and_then(|g| serde_json::from_str(g).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -394,12 +436,14 @@ impl LiveCalls {
     }
 
     /// Marks the call finished with `total` chunks (default: up to the newest acknowledged);
-    /// chunks never received below it are gaps. Finishing a finished call changes nothing.
+    /// chunks never received below it are gaps; `paused`, the intervals the protocol says were
+    /// silent on purpose, go into the outcome. Finishing a finished call changes nothing.
     pub async fn finish(
         &self,
         tenant: &TenantId,
         id: &RecordingId,
         total: Option<u64>,
+        paused: &[Paused],
         mut ev: Event,
     ) -> Result<LiveCall, LiveError> {
         let st = self.status(tenant, id).await?;
@@ -421,9 +465,18 @@ impl LiveCalls {
         }));
         self.0.audit.record(ev).await.map_err(LiveError::Audit)?;
         let now = crate::principal::now();
+        let outcome =
+            (!paused.is_empty()).then(|| serde_json::json!({ "paused": paused }).to_string());
         self.0
             .meta
-            .set_live_state(id, LiveState::Open, LiveState::Finished, Some(total), now)
+            .set_live_state(
+                id,
+                LiveState::Open,
+                LiveState::Finished,
+                Some(total),
+                outcome.as_deref(),
+                now,
+            )
             .await?;
         self.forget(id);
         self.get(tenant, id).await
@@ -508,14 +561,8 @@ impl LiveCalls {
 /// The chunks a stored call had, from the outcome written at assembly
 /// (`{"complete", "chunks", "gaps"}`).
 fn stored_outcome(call: &LiveCall) -> Acked {
-    let v: serde_json::Value = call
-        .gaps
-        .as_deref()
-        .and_then(|g| serde_json::from_str(g).ok())
-        .unwrap_or_default();
-    let gaps: Vec<[u64; 2]> = serde_json::from_value(v["gaps"].clone()).unwrap_or_default();
-    let total = v["chunks"].as_u64().unwrap_or(0);
-    Acked::from_sorted((0..total).filter(|s| !gaps.iter().any(|g| (g[0]..=g[1]).contains(s))))
+    let Outcome { chunks, gaps, .. } = Outcome::of(call);
+    Acked::from_sorted((0..chunks).filter(|s| !gaps.iter().any(|g| (g[0]..=g[1]).contains(s))))
 }
 
 /// Plaintext never outlives the request that needs it: the assembled file and decrypted

@@ -56,7 +56,14 @@ pub async fn sweep(st: &AppState) -> Result<usize, super::LiveError> {
         };
         st.audit.record(ev).await.map_err(super::LiveError::Audit)?;
         st.meta
-            .set_live_state(&call.id, LiveState::Open, LiveState::Incomplete, None, now)
+            .set_live_state(
+                &call.id,
+                LiveState::Open,
+                LiveState::Incomplete,
+                None,
+                None,
+                now,
+            )
             .await?;
         st.live.forget(&call.id);
     }

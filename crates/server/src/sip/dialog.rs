@@ -7,19 +7,25 @@ use super::media::{self, CallSpec, Codec16, Control, MediaCounters, MediaHandle,
 use super::policy::{Refusal, admit_siprec_call};
 use super::ports::{Lease, Ports};
 use super::ratelimit::RateLimit;
+use super::retransmit;
+use super::sources::{self, NotAdmitted, PeerCertificate};
 use crate::audit_log::Event;
 use crate::config::SipSource;
 use crate::live::{CallFormat, OpenCall};
 use crate::state::AppState;
-use callvault_core::{Direction as CallDirection, E164, TenantId};
+use callvault_core::{Direction as CallDirection, E164, RecordingId, TenantId};
+use callvault_crypto::TenantRecipient;
 use callvault_sip::message::{Message, Method};
 use callvault_sip::metadata::Metadata;
 use callvault_sip::sdp::{self, AnswerMedia, Direction, Session, Transport as MediaTransport};
 use callvault_sip::{multipart, srtp};
+use callvault_store::Party;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
 
 /// How long a final answer is kept for retransmissions (RFC 3261 Timer J: 64·T1).
 const ANSWER_TTL: Duration = Duration::from_secs(32);
@@ -53,7 +59,24 @@ struct Dialog {
     session_id: u64,
     version: u64,
     metadata: Option<Metadata>,
+    /// Whose call it is, for storing the parties that metadata updates name.
+    recording: Recipient,
+    /// Turns true when the SRC's ACK arrives (RFC 3261 §13.3.1.4; UDP resends the 200 until).
+    acked: watch::Sender<bool>,
+    /// The BYE that ends the dialog from our side (sent only if the ACK never comes).
+    bye: Vec<u8>,
     _lease: Lease,
+}
+
+/// The recording a dialog feeds and what its parties are stored with.
+#[derive(Clone)]
+struct Recipient {
+    tenant: TenantId,
+    id: RecordingId,
+    /// The tenant key the call is encrypted to.
+    key: TenantRecipient,
+    /// Stored as the recording's caller; not repeated as a further party.
+    caller: Option<E164>,
 }
 
 pub struct Recorder {
@@ -65,6 +88,8 @@ pub struct Recorder {
     dialogs: Mutex<HashMap<String, Dialog>>,
     answered: Mutex<HashMap<TransactionKey, (Instant, Vec<u8>)>>,
     in_progress: Mutex<HashSet<String>>,
+    /// The UDP listener's socket, for what we send unasked: 200 retransmissions and BYE.
+    udp: OnceLock<Arc<UdpSocket>>,
     me: Weak<Recorder>,
 }
 
@@ -120,12 +145,24 @@ impl Recorder {
             dialogs: Mutex::default(),
             answered: Mutex::default(),
             in_progress: Mutex::default(),
+            udp: OnceLock::new(),
             me: me.clone(),
         }))
     }
 
+    /// Lets the recorder send on the UDP listener's socket (200 retransmissions, BYE).
+    pub fn attach_udp(&self, socket: Arc<UdpSocket>) {
+        let _ = self.udp.set(socket);
+    }
+
     /// The answers to one received message (usually one; none for ACK, responses and drops).
-    pub async fn handle(&self, raw: &[u8], peer: SocketAddr, transport: Transport) -> Vec<Vec<u8>> {
+    pub async fn handle(
+        &self,
+        raw: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+        cert: Option<&PeerCertificate>,
+    ) -> Vec<Vec<u8>> {
         if !self.rate.allow(peer.ip()) {
             return Vec::new();
         }
@@ -137,9 +174,11 @@ impl Recorder {
             }
         };
         let Some(method) = msg.method().cloned() else {
-            return Vec::new(); // a response: we send no requests, so it answers nothing of ours
+            // A response: only to a BYE we sent, which needs nothing more.
+            return Vec::new();
         };
         if method == Method::Ack {
+            self.ack(&msg);
             return Vec::new();
         }
         let key = (
@@ -152,7 +191,7 @@ impl Recorder {
         if !lock(&self.in_progress).insert(key.0.clone()) {
             return vec![msg.response(100, "Trying", None).to_bytes()];
         }
-        let answer = self.answer(&msg, &method, peer, transport).await;
+        let answer = self.answer(&msg, &method, peer, transport, cert).await;
         lock(&self.in_progress).remove(&key.0);
         if transport == Transport::Udp {
             let mut answered = lock(&self.answered);
@@ -168,11 +207,14 @@ impl Recorder {
         method: &Method,
         peer: SocketAddr,
         transport: Transport,
+        cert: Option<&PeerCertificate>,
     ) -> Vec<u8> {
         let result = match method {
-            Method::Options => self.options(msg, peer),
-            Method::Invite if msg.to_tag().is_none() => self.invite(msg, peer, transport).await,
-            Method::Invite | Method::Update => self.reoffer(msg),
+            Method::Options => self.options(msg, peer, cert),
+            Method::Invite if msg.to_tag().is_none() => {
+                self.invite(msg, peer, transport, cert).await
+            }
+            Method::Invite | Method::Update => self.reoffer(msg).await,
             Method::Bye => self.bye(msg).await,
             Method::Cancel => self.cancel(msg),
             Method::Ack | Method::Other(_) => {
@@ -194,17 +236,21 @@ impl Recorder {
         }
     }
 
-    fn source(&self, ip: IpAddr) -> Option<&SipSource> {
-        self.st
-            .cfg
-            .sip
-            .sources
-            .iter()
-            .find(|s| s.addresses.contains(&ip))
+    fn source(
+        &self,
+        ip: IpAddr,
+        cert: Option<&PeerCertificate>,
+    ) -> Result<&SipSource, NotAdmitted<'_>> {
+        sources::admit(&self.st.cfg.sip.sources, ip, cert)
     }
 
-    fn options(&self, msg: &Message, peer: SocketAddr) -> Result<Message, Reject> {
-        if self.source(peer.ip()).is_none() {
+    fn options(
+        &self,
+        msg: &Message,
+        peer: SocketAddr,
+        cert: Option<&PeerCertificate>,
+    ) -> Result<Message, Reject> {
+        if self.source(peer.ip(), cert).is_err() {
             return Err(reject(403, "Forbidden"));
         }
         let mut ok = msg.response(200, "OK", Some(&random_tag()));
@@ -217,6 +263,7 @@ impl Recorder {
     async fn refuse_and_audit(
         &self,
         peer: SocketAddr,
+        transport: Transport,
         tenant: Option<&TenantId>,
         why: &str,
     ) -> Reject {
@@ -226,7 +273,7 @@ impl Recorder {
             action: "siprec.refused",
             result: "denied",
             client: Some(peer.ip().to_string()),
-            details: Some(serde_json::json!({ "reason": why })),
+            details: Some(serde_json::json!({ "reason": why, "transport": transport.as_str() })),
             ..Event::default()
         };
         if let Err(e) = self.st.audit.record(ev).await {
@@ -241,11 +288,16 @@ impl Recorder {
         msg: &Message,
         peer: SocketAddr,
         transport: Transport,
+        cert: Option<&PeerCertificate>,
     ) -> Result<Message, Reject> {
-        let Some(source) = self.source(peer.ip()).cloned() else {
-            return Err(self
-                .refuse_and_audit(peer, None, "not a configured recording client")
-                .await);
+        let source = match self.source(peer.ip(), cert) {
+            Ok(source) => source.clone(),
+            Err(NotAdmitted { source, reason }) => {
+                let tenant = source.and_then(|s| TenantId::parse(&s.tenant).ok());
+                return Err(self
+                    .refuse_and_audit(peer, transport, tenant.as_ref(), &reason)
+                    .await);
+            }
         };
         let unsupported: Vec<&str> = msg
             .option_tags("Require")
@@ -359,7 +411,7 @@ impl Recorder {
             format,
             started_at: crate::principal::now(),
             direction: CallDirection::Inbound,
-            caller: caller_number,
+            caller: caller_number.clone(),
             caller_hash,
             agent_id,
             queue: source.queue.clone(),
@@ -382,7 +434,7 @@ impl Recorder {
             .open(
                 &tenant,
                 key_id,
-                recipient,
+                recipient.clone(),
                 open,
                 actor_event("recording.live_open"),
             )
@@ -458,25 +510,45 @@ impl Recorder {
             }
             answer.push((answer_media(m, port), channel));
         }
+        let recording = Recipient {
+            tenant: tenant.clone(),
+            id: call.id,
+            key: recipient,
+            caller: caller_number,
+        };
+        if let Some(m) = &metadata {
+            // The call is recorded whatever happens here; a failure only loses a search key.
+            if let Err(r) = self.store_parties(&recording, m).await {
+                tracing::error!(call = %call.id, code = r.code, "storing the parties of a SIPREC call failed");
+            }
+        }
         let local_tag = random_tag();
         let session_id = u64::from_be_bytes(rand::random());
-        let dialog = Dialog {
+        let mut dialog = Dialog {
+            bye: self.bye_for(msg, &local_tag, transport),
+            acked: watch::channel(false).0,
             local_tag: local_tag.clone(),
             media: handle,
             answer,
             session_id,
             version: 1,
             metadata,
+            recording,
             _lease: lease,
         };
+        let (acked_tx, acked) = watch::channel(false);
+        dialog.acked = acked_tx;
         let ok = self.ok_with_sdp(msg, &dialog, transport);
-        lock(&self.dialogs).insert(call_id, dialog);
+        lock(&self.dialogs).insert(call_id.clone(), dialog);
+        if transport == Transport::Udp {
+            self.resend_until_acked(call_id, peer, ok.to_bytes(), acked);
+        }
         tracing::info!(call = %call.id, source = %source.name, "SIPREC call recording");
         Ok(ok)
     }
 
-    fn ok_with_sdp(&self, msg: &Message, dialog: &Dialog, transport: Transport) -> Message {
-        let mut ok = msg.response(200, "OK", Some(&dialog.local_tag));
+    /// `host:port` of our listener on `transport`, as SRCs reach it.
+    fn hostport(&self, transport: Transport) -> String {
         let port = match transport {
             Transport::Udp => self.st.cfg.sip.udp.map(|a| a.port()),
             Transport::Tcp => self.st.cfg.sip.tcp.map(|a| a.port()),
@@ -486,11 +558,16 @@ impl Recorder {
             IpAddr::V4(ip) => ip.to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),
         };
+        format!("{host}:{}", port.unwrap_or(5060))
+    }
+
+    fn ok_with_sdp(&self, msg: &Message, dialog: &Dialog, transport: Transport) -> Message {
+        let mut ok = msg.response(200, "OK", Some(&dialog.local_tag));
         ok.push_header(
             "Contact",
             format!(
-                "<sip:callvault@{host}:{};transport={}>",
-                port.unwrap_or(5060),
+                "<sip:callvault@{};transport={}>",
+                self.hostport(transport),
                 transport.as_str()
             ),
         );
@@ -503,22 +580,40 @@ impl Recorder {
     }
 
     /// re-INVITE or UPDATE inside a dialog: new directions pause or resume streams, new
-    /// metadata is merged. Streams cannot be added mid-call (answered with port 0).
-    fn reoffer(&self, msg: &Message) -> Result<Message, Reject> {
+    /// metadata (RFC 7866 §6.1.1: a participant joined, a transfer) is merged and its parties
+    /// are stored with the recording before the answer. Streams cannot be added mid-call
+    /// (answered with port 0). The body may be an SDP offer, metadata, or both.
+    async fn reoffer(&self, msg: &Message) -> Result<Message, Reject> {
         let (offer, metadata) = if msg.body.is_empty() {
             (None, None)
         } else {
-            let (o, m) = offer_of(msg)?;
-            (Some(o), m)
+            body_of(msg)?
         };
+        let recorded = {
+            let mut dialogs = lock(&self.dialogs);
+            let dialog = dialogs
+                .get_mut(msg.call_id())
+                .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
+                .ok_or(reject(481, "Call/Transaction Does Not Exist"))?;
+            metadata.map(|update| {
+                let merged = match dialog.metadata.as_mut() {
+                    Some(m) => {
+                        m.merge(update);
+                        m
+                    }
+                    None => dialog.metadata.insert(update),
+                };
+                (dialog.recording.clone(), merged.clone())
+            })
+        };
+        if let Some((recording, merged)) = recorded {
+            self.store_parties(&recording, &merged).await?;
+        }
         let mut dialogs = lock(&self.dialogs);
         let dialog = dialogs
             .get_mut(msg.call_id())
             .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
             .ok_or(reject(481, "Call/Transaction Does Not Exist"))?;
-        if let (Some(update), Some(meta)) = (metadata, dialog.metadata.as_mut()) {
-            meta.merge(update);
-        }
         let Some(offer) = offer else {
             return Ok(msg.response(200, "OK", None));
         };
@@ -558,6 +653,131 @@ impl Recorder {
         Ok(ok)
     }
 
+    /// Stores the metadata's participants other than the caller as parties of the recording:
+    /// keyed hash to search by, number encrypted to the tenant (as the caller is). A node
+    /// without the tenant's hash key (ingest-only) cannot make the hash and stores none.
+    async fn store_parties(&self, rec: &Recipient, metadata: &Metadata) -> Result<(), Reject> {
+        let numbers = other_parties(metadata, rec.caller.as_ref());
+        let Some(keys) = &self.st.keys else {
+            if !numbers.is_empty() {
+                tracing::debug!(call = %rec.id, "no hash key on this node: further parties not stored");
+            }
+            return Ok(());
+        };
+        if numbers.is_empty() {
+            return Ok(());
+        }
+        let internal = |_| reject(500, "Server Internal Error");
+        let hasher = keys
+            .caller_key(&self.st.meta, &rec.tenant)
+            .await
+            .map_err(internal)?;
+        let recipients = [rec.key.clone()];
+        let parties = numbers
+            .iter()
+            .map(|n| {
+                Ok(Party {
+                    number_hash: hasher.hash(n.expose()),
+                    number_enc: callvault_crypto::encrypt_small(&recipients, n.expose().as_bytes())
+                        .map_err(|_| reject(500, "Server Internal Error"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Reject>>()?;
+        self.st
+            .meta
+            .add_parties(&rec.tenant, &rec.id, &parties)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, call = %rec.id, "storing SIPREC parties failed");
+                reject(500, "Server Internal Error")
+            })
+    }
+
+    /// The BYE ending the dialog `invite` opened, from our side (RFC 3261 §15.1.1, §12.2.1.1):
+    /// to the SRC's Contact, its From as our To and its To (with our tag) as our From.
+    fn bye_for(&self, invite: &Message, local_tag: &str, transport: Transport) -> Vec<u8> {
+        let contact = invite.header("Contact").unwrap_or_default();
+        let target = match contact.split_once('<') {
+            Some((_, rest)) => rest.split('>').next().unwrap_or(rest),
+            None => contact.split(';').next().unwrap_or(contact),
+        };
+        let headers = [
+            (
+                "Via",
+                format!(
+                    "SIP/2.0/{} {};branch=z9hG4bK{}",
+                    transport.as_str().to_ascii_uppercase(),
+                    self.hostport(transport),
+                    random_tag()
+                ),
+            ),
+            ("Max-Forwards", "70".to_owned()),
+            (
+                "From",
+                format!(
+                    "{};tag={local_tag}",
+                    invite.header("To").unwrap_or_default()
+                ),
+            ),
+            ("To", invite.header("From").unwrap_or_default().to_owned()),
+            ("Call-ID", invite.call_id().to_owned()),
+            ("CSeq", "1 BYE".to_owned()),
+        ];
+        Message::request(
+            Method::Bye,
+            target.trim(),
+            headers.map(|(n, v)| (n.to_owned(), v)).to_vec(),
+            Vec::new(),
+        )
+        .to_bytes()
+    }
+
+    /// An ACK confirms the dialog it names: the 200 is no longer re-sent.
+    fn ack(&self, msg: &Message) {
+        if let Some(d) = lock(&self.dialogs)
+            .get(msg.call_id())
+            .filter(|d| msg.to_tag() == Some(d.local_tag.as_str()))
+        {
+            d.acked.send_replace(true);
+        }
+    }
+
+    /// Over UDP, re-sends the INVITE's 200 to `peer` until the ACK comes (`retransmit`); if it
+    /// never does, ends the call (`ended_by: no_ack`) and sends our BYE.
+    fn resend_until_acked(
+        &self,
+        call_id: String,
+        peer: SocketAddr,
+        ok: Vec<u8>,
+        acked: watch::Receiver<bool>,
+    ) {
+        let Some(socket) = self.udp.get().cloned() else {
+            return;
+        };
+        let me = self.me.clone();
+        let t1 = self.st.cfg.sip.t1();
+        tokio::spawn(async move {
+            let mut acked = acked;
+            for step in retransmit::schedule(t1, retransmit::T2) {
+                match retransmit::wait(step, &mut acked).await {
+                    retransmit::Next::Acked => return,
+                    retransmit::Next::Resend => {
+                        let _ = socket.send_to(&ok, peer).await;
+                    }
+                    retransmit::Next::GiveUp => break,
+                }
+            }
+            let Some(me) = me.upgrade() else { return };
+            let dialog = lock(&me.dialogs).remove(&call_id);
+            if let Some(d) = dialog {
+                tracing::info!(%peer, "no ACK for the 200 within 64*T1: ending the SIPREC call");
+                let (tx, _rx) = tokio::sync::oneshot::channel();
+                d.media.control(Control::Finish(tx, "no_ack")).await;
+                let _ = socket.send_to(&d.bye, peer).await;
+            }
+        });
+    }
+
     async fn bye(&self, msg: &Message) -> Result<Message, Reject> {
         let dialog = {
             let mut dialogs = lock(&self.dialogs);
@@ -574,7 +794,7 @@ impl Recorder {
             // Finalisation (last frames, journal, assembly) continues after the answer; the
             // port lease is returned when the media task ends.
             let (tx, _rx) = tokio::sync::oneshot::channel();
-            d.media.control(Control::Finish(tx)).await;
+            d.media.control(Control::Finish(tx, "bye")).await;
         }
         Ok(msg.response(200, "OK", None))
     }
@@ -618,19 +838,27 @@ fn media_policy(
     Ok(())
 }
 
-/// The SDP offer and, when present, the recording metadata of an INVITE/UPDATE body.
+/// The SDP offer and, when present, the recording metadata of an INVITE body.
 fn offer_of(msg: &Message) -> Result<(Session, Option<Metadata>), Reject> {
+    let (offer, metadata) = body_of(msg)?;
+    let offer = offer.ok_or(
+        reject(415, "Unsupported Media Type").header("Accept", "application/sdp, multipart/mixed"),
+    )?;
+    Ok((offer, metadata))
+}
+
+/// The SDP offer and the recording metadata of a body, each if present; at least one must be
+/// (a re-INVITE or UPDATE may carry metadata alone, RFC 7866 §6.1.1).
+fn body_of(msg: &Message) -> Result<(Option<Session>, Option<Metadata>), Reject> {
     let bad = |e: callvault_sip::ParseError| reject(400, "Bad Request").warn(e.to_string());
     let content_type = msg.header("Content-Type").unwrap_or("application/sdp");
     let parts = multipart::parts(content_type, &msg.body).map_err(bad)?;
-    let sdp = parts
+    let offer = parts
         .iter()
         .find(|p| p.content_type == "application/sdp")
-        .ok_or(
-            reject(415, "Unsupported Media Type")
-                .header("Accept", "application/sdp, multipart/mixed"),
-        )?;
-    let offer = Session::parse(sdp.body).map_err(bad)?;
+        .map(|p| Session::parse(p.body))
+        .transpose()
+        .map_err(bad)?;
     let metadata = parts
         .iter()
         .find(|p| {
@@ -643,7 +871,31 @@ fn offer_of(msg: &Message) -> Result<(Session, Option<Metadata>), Reject> {
     if let Some(m) = &metadata {
         tracing::debug!(dialect = ?m.dialect, "recording metadata");
     }
+    if offer.is_none() && metadata.is_none() {
+        return Err(reject(415, "Unsupported Media Type").header(
+            "Accept",
+            "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed",
+        ));
+    }
     Ok((offer, metadata))
+}
+
+/// The E.164 numbers of the metadata's participants, once each, without the caller's.
+fn other_parties(metadata: &Metadata, caller: Option<&E164>) -> Vec<E164> {
+    let mut out: Vec<E164> = Vec::new();
+    for p in &metadata.participants {
+        let Some(number) = p
+            .aor
+            .as_deref()
+            .and_then(|a| E164::parse(user_part(a)).ok())
+        else {
+            continue;
+        };
+        if Some(&number) != caller && !out.contains(&number) {
+            out.push(number);
+        }
+    }
+    out
 }
 
 fn answer_media(m: &sdp::Media, port: u16) -> AnswerMedia {

@@ -7,7 +7,7 @@
 //! through [`Control`] messages (pause, resume, finish). Plaintext lives only in its buffers.
 
 use crate::audit_log::Event;
-use crate::live::LiveCalls;
+use crate::live::{LiveCalls, Paused, PausedBy};
 use crate::state::AppState;
 use callvault_core::{RecordingId, TenantId};
 use callvault_sip::{rtp, sdp::Codec, srtp};
@@ -52,8 +52,9 @@ pub enum Control {
     /// `a=inactive` in a re-INVITE: the SRC stopped the stream on purpose.
     Pause(usize),
     Resume(usize),
-    /// BYE: finalise; the answer is sent once the recording is journalled.
-    Finish(tokio::sync::oneshot::Sender<()>),
+    /// BYE (or giving up on a missing ACK): finalise, recording why as `ended_by`; the
+    /// sender is told once the recording is journalled.
+    Finish(tokio::sync::oneshot::Sender<()>, &'static str),
 }
 
 enum Input {
@@ -178,7 +179,7 @@ pub fn start(
         }
         // The dialog (and with it the RTP port lease) goes now; storing may take a while.
         on_end();
-        let (reply, details) = outcome;
+        let (reply, details, paused) = outcome;
         // What the SRC did to the media (pauses, loss, why it ended) is its own audit entry
         // on the call, just before the live pipeline's finish entry.
         let mut ended = spec.finish_event.clone();
@@ -189,7 +190,7 @@ pub fn start(
             tracing::error!(error = %e, call = %spec.id, "auditing the end of a SIPREC call failed");
         }
         match live
-            .finish(&spec.tenant, &spec.id, None, spec.finish_event)
+            .finish(&spec.tenant, &spec.id, None, &paused, spec.finish_event)
             .await
         {
             // A full node assembles at once, as the HTTPS finish does; otherwise (or if this
@@ -442,6 +443,20 @@ impl Mixer {
         self.tracks.iter().all(|t| t.paused)
     }
 
+    /// The intervals in which the SRC had paused a stream (closed at `end` if still open), for
+    /// the recording's outcome.
+    fn paused(&self, end: i64) -> Vec<Paused> {
+        let ms = |s: i64| u64::try_from(s / PER_MS).unwrap_or(0);
+        self.pauses
+            .iter()
+            .map(|&(from, to)| Paused {
+                offset_ms: ms(from),
+                length_ms: ms(to.unwrap_or(end) - from),
+                by: PausedBy::Src,
+            })
+            .collect()
+    }
+
     fn pause(&mut self, channel: usize, paused: bool, now: i64) {
         if let Some(t) = self.tracks.get_mut(channel) {
             if t.paused == paused {
@@ -484,7 +499,11 @@ async fn run(
     id: &RecordingId,
     rtp_timeout: Duration,
     counters: &MediaCounters,
-) -> (Option<tokio::sync::oneshot::Sender<()>>, serde_json::Value) {
+) -> (
+    Option<tokio::sync::oneshot::Sender<()>>,
+    serde_json::Value,
+    Vec<Paused>,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_packet = Instant::now();
@@ -501,7 +520,7 @@ async fn run(
                 last_packet = at;
                 mixer.place(channel, &bytes, at);
             }
-            Some(Input::Control(Control::Finish(reply))) => break (Some(reply), "bye"),
+            Some(Input::Control(Control::Finish(reply, why))) => break (Some(reply), why),
             Some(Input::Control(Control::Pause(ch))) => mixer.pause(ch, true, mixer.now(now)),
             Some(Input::Control(Control::Resume(ch))) => {
                 mixer.pause(ch, false, mixer.now(now));
@@ -549,7 +568,7 @@ async fn run(
         "paused_by_src_ms": mixer.pauses.iter().map(|(a, b)| [ms(*a), ms(b.unwrap_or(now))]).collect::<Vec<_>>(),
         "journal_error": append_failed,
     });
-    (reply, details)
+    (reply, details, mixer.paused(now))
 }
 
 #[cfg(test)]
@@ -634,6 +653,14 @@ mod tests {
         m.place(0, &packet(2, 160, 1, 9), t0);
         m.pause(0, false, 800);
         assert_eq!(m.pauses, vec![(160, Some(800))]);
+        assert_eq!(
+            m.paused(2000),
+            vec![Paused {
+                offset_ms: 20,
+                length_ms: 80,
+                by: PausedBy::Src
+            }]
+        );
         let f = m.take_frame(0, true).unwrap_or_default();
         assert!(!f.contains(&9));
     }

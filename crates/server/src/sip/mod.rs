@@ -3,7 +3,8 @@
 //! ([`crate::live::LiveCalls`]), so a SIPREC call is journalled, assembled, encrypted and
 //! audited exactly like a call streamed over HTTPS.
 //!
-//! Owns: source admission (address → tenant, 403 + audit otherwise), the per-source rate limit,
+//! Owns: source admission (address and/or TLS client certificate → tenant, 403 + audit
+//! otherwise), the per-source rate limit,
 //! answering offers, RTP port leases, and the call's media task. Parsing is `callvault-sip`'s;
 //! storage is `live`'s. It must not: record a call from an unknown source, keep plaintext
 //! anywhere but the media task's buffers, or let a malformed packet take the listener down.
@@ -13,6 +14,8 @@ mod media;
 mod policy;
 mod ports;
 mod ratelimit;
+mod retransmit;
+mod sources;
 mod transport;
 
 pub use media::MediaCounters;
@@ -36,8 +39,16 @@ pub async fn start(st: AppState) -> Result<Listening, String> {
     }
     let tls = match cfg.tls {
         Some(_) => {
-            let (cert, key) = st.cfg.tls_paths();
-            Some(crate::tls::server_config(&cert, &key)?)
+            let (cert, key) = st.cfg.sip_tls_paths();
+            let ca = st
+                .cfg
+                .sip_client_roots()
+                .map_err(|e| e.to_string())?
+                .map(sources::ClientCa::new)
+                .transpose()?;
+            let clients = sources::AnyClientCertificate::new(ca.as_ref());
+            let config = crate::tls::sip_server_config(&cert, &key, clients)?;
+            Some((config, ca))
         }
         None => None,
     };

@@ -1,9 +1,11 @@
 //! SIP transports: UDP (one task per datagram, replies to the sender's address) and TCP (one
 //! task per connection, messages framed by `Content-Length`), and TLS (the same, inside
-//! rustls with the server's certificate; the only transport that may carry SRTP keys).
+//! rustls with the server's certificate; the only transport that may carry SRTP keys and client
+//! certificates, which are read once per connection and judged per request by `sources`).
 
 use super::Listening;
 use super::dialog::{Recorder, Transport};
+use super::sources::{ClientCa, PeerCertificate};
 use crate::config::SipConfig;
 use callvault_sip::ParseError;
 use callvault_sip::message::{MAX_MESSAGE, frame_len};
@@ -21,7 +23,7 @@ const HANDSHAKE: Duration = Duration::from_secs(20);
 pub async fn start(
     recorder: Arc<Recorder>,
     cfg: &SipConfig,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<(Arc<rustls::ServerConfig>, Option<ClientCa>)>,
 ) -> Result<Listening, String> {
     let mut listening = Listening::default();
     if let Some(addr) = cfg.udp {
@@ -29,7 +31,9 @@ pub async fn start(
             .await
             .map_err(|e| format!("cannot listen for SIP on udp {addr}: {e}"))?;
         listening.udp = socket.local_addr().ok();
-        tokio::spawn(serve_udp(Arc::new(socket), recorder.clone()));
+        let socket = Arc::new(socket);
+        recorder.attach_udp(socket.clone());
+        tokio::spawn(serve_udp(socket, recorder.clone()));
     }
     if let Some(addr) = cfg.tcp {
         let listener = TcpListener::bind(addr)
@@ -38,13 +42,13 @@ pub async fn start(
         listening.tcp = listener.local_addr().ok();
         tokio::spawn(serve_tcp(listener, recorder.clone(), None));
     }
-    if let (Some(addr), Some(tls)) = (cfg.tls, tls) {
+    if let (Some(addr), Some((tls, ca))) = (cfg.tls, tls) {
         let acceptor = TlsAcceptor::from(tls);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen for SIP on tls {addr}: {e}"))?;
         listening.tls = listener.local_addr().ok();
-        tokio::spawn(serve_tcp(listener, recorder, Some(acceptor)));
+        tokio::spawn(serve_tcp(listener, recorder, Some((acceptor, ca))));
     }
     Ok(listening)
 }
@@ -62,14 +66,18 @@ async fn serve_udp(socket: Arc<UdpSocket>, recorder: Arc<Recorder>) {
         let datagram = buf[..n].to_vec();
         let (socket, recorder) = (socket.clone(), recorder.clone());
         tokio::spawn(async move {
-            for reply in recorder.handle(&datagram, peer, Transport::Udp).await {
+            for reply in recorder.handle(&datagram, peer, Transport::Udp, None).await {
                 let _ = socket.send_to(&reply, peer).await;
             }
         });
     }
 }
 
-async fn serve_tcp(listener: TcpListener, recorder: Arc<Recorder>, tls: Option<TlsAcceptor>) {
+async fn serve_tcp(
+    listener: TcpListener,
+    recorder: Arc<Recorder>,
+    tls: Option<(TlsAcceptor, Option<ClientCa>)>,
+) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
@@ -77,13 +85,18 @@ async fn serve_tcp(listener: TcpListener, recorder: Arc<Recorder>, tls: Option<T
         let recorder = recorder.clone();
         match tls.clone() {
             None => {
-                tokio::spawn(connection(stream, peer, recorder, Transport::Tcp));
+                tokio::spawn(connection(stream, peer, recorder, Transport::Tcp, None));
             }
-            Some(acceptor) => {
+            Some((acceptor, ca)) => {
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await;
                     if let Ok(Ok(stream)) = handshake {
-                        connection(stream, peer, recorder, Transport::Tls).await;
+                        let cert = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| PeerCertificate::of(chain, ca.as_ref()));
+                        connection(stream, peer, recorder, Transport::Tls, cert).await;
                     }
                 });
             }
@@ -96,6 +109,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     peer: std::net::SocketAddr,
     recorder: Arc<Recorder>,
     transport: Transport,
+    cert: Option<PeerCertificate>,
 ) {
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16_384];
@@ -109,7 +123,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         match frame_len(&buf) {
             Ok(len) => {
                 let message: Vec<u8> = buf.drain(..len).collect();
-                for reply in recorder.handle(&message, peer, transport).await {
+                for reply in recorder
+                    .handle(&message, peer, transport, cert.as_ref())
+                    .await
+                {
                     if stream.write_all(&reply).await.is_err() {
                         return;
                     }

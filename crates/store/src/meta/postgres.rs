@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0004_lifecycle.sql"),
     include_str!("postgres/0005_live_calls.sql"),
     include_str!("postgres/0006_console.sql"),
+    include_str!("postgres/0007_recording_parties.sql"),
 ];
 
 // Advisory lock keys: database-wide, so every node using the database contends for the same
@@ -717,7 +718,15 @@ impl MetaBackend for Postgres {
             add(&mut sql, &mut params, "agent_id =", agent);
         }
         if let Some(hash) = &hash {
-            add(&mut sql, &mut params, "caller_hash =", hash);
+            // The caller or another party: ids from the two hash indexes, a semi-join the
+            // planner can drive from them (an `OR` with a subquery would be a filter on every
+            // row of the tenant).
+            params.push(hash);
+            let n = params.len();
+            sql.push_str(&format!(
+                " AND id IN (SELECT id FROM recordings WHERE tenant = $1 AND caller_hash = ${n}
+                   UNION ALL SELECT recording FROM recording_parties WHERE tenant = $1 AND number_hash = ${n})"
+            ));
         }
         if let Some((t, id)) = &after {
             add(&mut sql, &mut params, "started_at <=", t);
@@ -767,6 +776,42 @@ impl MetaBackend for Postgres {
         )
         .await
         .map(drop)
+    }
+
+    async fn add_parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+        parties: &[Party],
+    ) -> Result<(), StoreError> {
+        let hashes: Vec<&[u8]> = parties.iter().map(|p| p.number_hash.as_slice()).collect();
+        let encs: Vec<&[u8]> = parties.iter().map(|p| p.number_enc.as_slice()).collect();
+        self.exec(
+            &format!(
+                "INSERT INTO recording_parties (recording, tenant, {PARTY_COLS})
+                 SELECT $1, $2, h, e FROM UNNEST($3::BYTEA[], $4::BYTEA[]) AS p(h, e)
+                 ON CONFLICT (recording, number_hash) DO NOTHING"
+            ),
+            &[&recording.to_string(), &tenant.as_str(), &hashes, &encs],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<Party>, StoreError> {
+        self.all(
+            &format!(
+                "SELECT {PARTY_COLS} FROM recording_parties WHERE tenant = $1 AND recording = $2
+                 ORDER BY number_hash"
+            ),
+            &[&tenant.as_str(), &recording.to_string()],
+            party_row,
+        )
+        .await
     }
 
     async fn get_peaks(
@@ -1176,6 +1221,12 @@ impl MetaBackend for Postgres {
         tx_exec(&tx, "DELETE FROM recordings WHERE id = ANY($1)", &[&found]).await?;
         tx_exec(
             &tx,
+            "DELETE FROM recording_parties WHERE recording = ANY($1)",
+            &[&found],
+        )
+        .await?;
+        tx_exec(
+            &tx,
             "INSERT INTO erasures (recording, tenant, erased_at, cause)
              SELECT id, $2, $3, $4 FROM UNNEST($1::TEXT[]) AS id",
             &[&found, &tenant.as_str(), &now, &cause.as_str()],
@@ -1508,11 +1559,13 @@ impl MetaBackend for Postgres {
         from: LiveState,
         to: LiveState,
         total_chunks: Option<u64>,
+        outcome: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let n = self
             .exec(
-                "UPDATE live_calls SET state = $3, total_chunks = COALESCE($4, total_chunks), updated_at = $5
+                "UPDATE live_calls SET state = $3, total_chunks = COALESCE($4, total_chunks),
+                 gaps = COALESCE($6, gaps), updated_at = $5
                  WHERE id = $1 AND state = $2",
                 &[
                     &id.to_string(),
@@ -1520,6 +1573,7 @@ impl MetaBackend for Postgres {
                     &to.as_str(),
                     &total_chunks.map(u64_to_i64),
                     &now,
+                    &outcome,
                 ],
             )
             .await?;

@@ -30,6 +30,15 @@ pub(super) const CHECKPOINT_COLS: &str = "seq, hash, time_ns, signature";
 
 pub(super) const DAY_SECS: i64 = 86_400;
 
+pub(super) const PARTY_COLS: &str = "number_hash, number_enc";
+
+pub(super) fn party_row(r: &dyn Cells) -> Result<Party, StoreError> {
+    Ok(Party {
+        number_hash: hash32("party number_hash", r.bytes(0)?)?,
+        number_enc: r.bytes(1)?,
+    })
+}
+
 /// `day, calls, bytes`
 pub(super) fn daily_recordings_row(r: &dyn Cells) -> Result<DailyRecordings, StoreError> {
     Ok(DailyRecordings {

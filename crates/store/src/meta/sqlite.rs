@@ -29,7 +29,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0004_lifecycle.sql"),
     include_str!("sqlite/0005_live_calls.sql"),
     include_str!("sqlite/0006_console.sql"),
-    include_str!("sqlite/0007_live_journal_files.sql"),
+    include_str!("sqlite/0007_recording_parties.sql"),
+    include_str!("sqlite/0008_live_journal_files.sql"),
 ];
 
 pub(super) struct Sqlite {
@@ -780,6 +781,48 @@ impl MetaBackend for Sqlite {
         .await
     }
 
+    async fn add_parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+        parties: &[Party],
+    ) -> Result<(), StoreError> {
+        let (t, id, parties) = (tenant.to_string(), recording.to_string(), parties.to_vec());
+        self.write(move |tx| {
+            let mut add = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO recording_parties (recording, tenant, {PARTY_COLS}) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (recording, number_hash) DO NOTHING"
+                ))
+                .map_err(map_err)?;
+            for p in &parties {
+                one(add.execute(params![id, t, p.number_hash.to_vec(), p.number_enc]))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn parties(
+        &self,
+        tenant: &TenantId,
+        recording: &RecordingId,
+    ) -> Result<Vec<Party>, StoreError> {
+        let (t, id) = (tenant.to_string(), recording.to_string());
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {PARTY_COLS} FROM recording_parties WHERE tenant = ?1 AND recording = ?2
+                     ORDER BY number_hash"
+                ))
+                .map_err(map_err)?;
+            all(st
+                .query_map(params![t, id], read(party_row))
+                .map_err(map_err)?)
+        })
+        .await
+    }
+
     async fn get_peaks(
         &self,
         tenant: &TenantId,
@@ -1175,6 +1218,9 @@ impl MetaBackend for Sqlite {
                 let mut row = tx
                     .prepare_cached("DELETE FROM recordings WHERE id = ?1")
                     .map_err(map_err)?;
+                let mut parties = tx
+                    .prepare_cached("DELETE FROM recording_parties WHERE recording = ?1")
+                    .map_err(map_err)?;
                 let mut tomb = tx
                     .prepare_cached("INSERT INTO erasures (recording, tenant, erased_at, cause) VALUES (?1, ?2, ?3, ?4)")
                     .map_err(map_err)?;
@@ -1191,6 +1237,7 @@ impl MetaBackend for Sqlite {
                     };
                     grants.execute([id]).map_err(map_err)?;
                     row.execute([id]).map_err(map_err)?;
+                    parties.execute([id]).map_err(map_err)?;
                     tomb.execute(params![id, tenant, now, cause.as_str()])
                         .map_err(map_err)?;
                     queue.execute(params![e.blob.to_string(), now])
@@ -1492,14 +1539,23 @@ impl MetaBackend for Sqlite {
         from: LiveState,
         to: LiveState,
         total_chunks: Option<u64>,
+        outcome: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let id = id.to_string();
+        let (id, outcome) = (id.to_string(), outcome.map(str::to_owned));
         self.write_gated(true, move |tx| {
             let n = one(tx.execute(
-                "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks), updated_at = ?5
+                "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks),
+                 gaps = COALESCE(?6, gaps), updated_at = ?5
                  WHERE id = ?1 AND state = ?2",
-                params![id, from.as_str(), to.as_str(), total_chunks.map(u64_to_i64), now],
+                params![
+                    id,
+                    from.as_str(),
+                    to.as_str(),
+                    total_chunks.map(u64_to_i64),
+                    now,
+                    outcome
+                ],
             ))?;
             Ok(n == 1)
         })
@@ -1611,9 +1667,19 @@ fn insert_key(tx: &rusqlite::Transaction<'_>, k: &TenantKey) -> Result<(), Store
 /// placeholders and their values, in order. A catch-all `(? IS NULL OR col = ?)` would keep the
 /// planner from using the index of the one criterion given. The cursor is also written as a
 /// plain upper bound on `started_at`, which every index can use, plus the tie-break on `id`.
+///
+/// A search by number matches the caller or another party: the ids come from the two hash
+/// indexes (`recordings_by_caller`, `recording_parties_by_number`) and are looked up by primary
+/// key, then sorted. The outer `+tenant` keeps SQLite (which has no statistics) from walking the
+/// tenant's whole time index instead, testing every row against the id list.
 fn search_sql(tenant: String, f: &RecordingFilter) -> (String, Vec<Value>) {
-    let mut sql = format!("SELECT {REC_COLS} FROM recordings WHERE tenant = ?");
-    let mut args = vec![Value::Text(tenant)];
+    let tenant_term = if f.caller_hash.is_some() {
+        "+tenant"
+    } else {
+        "tenant"
+    };
+    let mut sql = format!("SELECT {REC_COLS} FROM recordings WHERE {tenant_term} = ?");
+    let mut args = vec![Value::Text(tenant.clone())];
     if let Some(from) = f.from {
         sql.push_str(" AND started_at >= ?");
         args.push(Value::Integer(from));
@@ -1631,8 +1697,16 @@ fn search_sql(tenant: String, f: &RecordingFilter) -> (String, Vec<Value>) {
         args.push(Value::Text(agent.clone()));
     }
     if let Some(hash) = f.caller_hash {
-        sql.push_str(" AND caller_hash = ?");
-        args.push(Value::Blob(hash.to_vec()));
+        sql.push_str(
+            " AND id IN (SELECT id FROM recordings WHERE tenant = ? AND caller_hash = ?
+               UNION ALL SELECT recording FROM recording_parties WHERE tenant = ? AND number_hash = ?)",
+        );
+        args.extend([
+            Value::Text(tenant.clone()),
+            Value::Blob(hash.to_vec()),
+            Value::Text(tenant),
+            Value::Blob(hash.to_vec()),
+        ]);
     }
     if let Some((t, id)) = &f.after {
         sql.push_str(" AND started_at <= ? AND (started_at < ? OR id < ?)");

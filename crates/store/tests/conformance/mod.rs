@@ -12,8 +12,8 @@ use callvault_audit::{Checkpoint, Entry, GENESIS, StoredEntry, chain_hash};
 use callvault_core::{BlobName, Direction, RecordingId, Role, TenantId, UserId, Username};
 use callvault_store::{
     ApiToken, AuditFilter, BlobStore, ChunkOutcome, DailyActions, DailyRecordings, ErasureCause,
-    Grant, LiveCall, LiveChunk, LiveKey, LiveState, MetadataStore, Recording, RecordingFilter,
-    Session, SessionStage, StoreError, Tenant, TenantKey, User,
+    Grant, LiveCall, LiveChunk, LiveKey, LiveState, MetadataStore, Party, Recording,
+    RecordingFilter, Session, SessionStage, StoreError, Tenant, TenantKey, User,
 };
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -263,6 +263,7 @@ pub async fn metadata_suite(store: MetadataStore) {
     check!(store, live_chunks_first_wins_and_closed_calls_refuse);
     check!(store, live_state_moves_only_from_the_expected_state);
     check!(store, live_store_is_atomic_and_once);
+    check!(store, parties_find_their_recordings_and_go_with_them);
     // audit: the chain is global, so these run in this order on a fresh store
     check!(store, audit_empty_store_has_no_head);
     check!(store, audit_append_batches_chain_from_genesis);
@@ -377,9 +378,16 @@ async fn live_chunks_first_wins_and_closed_calls_refuse(s: MetadataStore) {
     assert_eq!(s.live_chunks(&a.id, 0, 1).await.unwrap().len(), 1);
     assert_eq!(s.get_live_call(&t, &a.id).await.unwrap().updated_at, 1_010);
     assert!(
-        s.set_live_state(&b.id, LiveState::Open, LiveState::Finished, Some(4), 1_030)
-            .await
-            .unwrap()
+        s.set_live_state(
+            &b.id,
+            LiveState::Open,
+            LiveState::Finished,
+            Some(4),
+            None,
+            1_030
+        )
+        .await
+        .unwrap()
     );
     let late = s
         .append_live_chunks(&[chunk(&b.id, 4, 7), chunk(&b.id, 3, 8)], 1_040)
@@ -399,6 +407,7 @@ async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
             LiveState::Finished,
             LiveState::Incomplete,
             None,
+            Some("{}"),
             1_100
         )
         .await
@@ -415,14 +424,22 @@ async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
         .unwrap();
     assert!(!not_yet.iter().any(|x| x.id == c.id), "before is exclusive");
     assert!(
-        s.set_live_state(&c.id, LiveState::Open, LiveState::Incomplete, None, 1_100)
-            .await
-            .unwrap()
+        s.set_live_state(
+            &c.id,
+            LiveState::Open,
+            LiveState::Incomplete,
+            None,
+            None,
+            1_100
+        )
+        .await
+        .unwrap()
     );
     let got = s.get_live_call(&t, &c.id).await.unwrap();
     assert_eq!(
-        (got.state, got.total_chunks, got.updated_at),
-        (LiveState::Incomplete, None, 1_100)
+        (got.state, got.total_chunks, got.updated_at, got.gaps),
+        (LiveState::Incomplete, None, 1_100, None),
+        "a refused move changed nothing, the outcome included"
     );
 }
 
@@ -444,9 +461,23 @@ async fn live_store_is_atomic_and_once(s: MetadataStore) {
         s.get_recording(&t, &rec.id).await,
         Err(StoreError::NotFound)
     ));
-    s.set_live_state(&c.id, LiveState::Open, LiveState::Finished, Some(2), 1_002)
-        .await
-        .unwrap();
+    let paused = r#"{"paused":[{"offset_ms":400,"length_ms":1500,"by":"src"}]}"#;
+    s.set_live_state(
+        &c.id,
+        LiveState::Open,
+        LiveState::Finished,
+        Some(2),
+        Some(paused),
+        1_002,
+    )
+    .await
+    .unwrap();
+    let finished = s.get_live_call(&t, &c.id).await.unwrap();
+    assert_eq!(
+        (finished.total_chunks, finished.gaps.as_deref()),
+        (Some(2), Some(paused)),
+        "the protocol's outcome is kept until assembly replaces it"
+    );
     s.store_live_call(&rec, "[[1,1]]").await.unwrap();
     assert_eq!(s.get_recording(&t, &rec.id).await.unwrap(), rec);
     let got = s.get_live_call(&t, &c.id).await.unwrap();
@@ -2239,4 +2270,63 @@ async fn blob_listing_is_consistent(s: BlobStore) {
             .await
             .unwrap_or_else(|e| panic!("listed blob {n} does not open: {e}"));
     }
+}
+
+async fn parties_find_their_recordings_and_go_with_them(s: MetadataStore) {
+    let a = new_tenant(&s, "parties-a").await;
+    let b = new_tenant(&s, "parties-b").await;
+    let party = |n: u8| Party {
+        number_hash: [n; 32],
+        number_enc: vec![n, n, n],
+    };
+    let by = |hash: u8| RecordingFilter {
+        caller_hash: Some([hash; 32]),
+        limit: 10,
+        ..RecordingFilter::default()
+    };
+    let mut called = recording(&a, T0);
+    called.caller_hash = Some([1; 32]);
+    let other = recording(&a, T0 + 1);
+    // Parties may be added while the call is still live, before the recording row exists.
+    s.add_parties(&a, &called.id, &[party(2), party(3)])
+        .await
+        .unwrap();
+    s.insert_recording(&called).await.unwrap();
+    s.insert_recording(&other).await.unwrap();
+    s.add_parties(&a, &called.id, &[party(3), party(4)])
+        .await
+        .unwrap();
+    s.add_parties(&a, &other.id, &[party(4)]).await.unwrap();
+    assert_eq!(
+        s.parties(&a, &called.id).await.unwrap(),
+        vec![party(2), party(3), party(4)],
+        "a number added twice is there once"
+    );
+    let ids = |rows: Vec<Recording>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.search_recordings(&a, &by(1)).await.unwrap()),
+        vec![called.id]
+    );
+    assert_eq!(
+        ids(s.search_recordings(&a, &by(2)).await.unwrap()),
+        vec![called.id]
+    );
+    assert_eq!(
+        ids(s.search_recordings(&a, &by(4)).await.unwrap()),
+        vec![other.id, called.id],
+        "newest first, each once"
+    );
+    assert!(s.search_recordings(&b, &by(2)).await.unwrap().is_empty());
+    assert!(s.parties(&b, &called.id).await.unwrap().is_empty());
+    // Erasing the recording erases its parties with it.
+    let erased = s
+        .erase_recordings(&a, &[called.id], T0, ErasureCause::Request)
+        .await
+        .unwrap();
+    assert_eq!(erased.len(), 1);
+    assert!(s.parties(&a, &called.id).await.unwrap().is_empty());
+    assert_eq!(
+        ids(s.search_recordings(&a, &by(4)).await.unwrap()),
+        vec![other.id]
+    );
 }
