@@ -36,6 +36,10 @@ impl Args {
     }
 
     pub fn dir(&self) -> Option<PathBuf> {
-        self.0.get("dir").map(PathBuf::from)
+        self.path("dir")
+    }
+
+    pub fn path(&self, name: &str) -> Option<PathBuf> {
+        self.0.get(name).map(PathBuf::from)
     }
 }

@@ -14,12 +14,11 @@
 use crate::args::Args;
 use crate::setup::WorkDir;
 use crate::stats::summarize;
+use crate::stored::{G711_WAV_HEADER, Stored};
 use anyhow::{Context, Result, bail};
-use callvault_core::{RecordingId, TenantId};
-use callvault_crypto::{Header, KeyProvider, TenantIdentity, open_recording};
-use callvault_store::{BlobConfig, BlobStore, MetadataConfig, MetadataStore};
+use callvault_core::RecordingId;
 use futures_util::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -278,39 +277,15 @@ fn client_tls(cert: &Path) -> Result<rustls::ClientConfig> {
 /// Decrypts every recording from the stores with the master key and compares it with the audio
 /// that was sent. Returns how many matched.
 async fn verify(root: &Path, ids: &[RecordingId], chunks: u64, frame_ms: u64) -> Result<usize> {
-    let meta = MetadataStore::open(&MetadataConfig::Sqlite {
-        path: root.join("data/metadata.sqlite"),
-    })
-    .await?;
-    let blobs = BlobStore::open(&BlobConfig::Local {
-        path: root.join("data/blobs"),
-    })
-    .await?;
-    let kp = KeyProvider::from_file(&root.join("master.key"), None)?;
-    let tenant = TenantId::parse(TENANT)?;
-    let key = meta.active_key(&tenant).await?;
-    let identity = Arc::new(TenantIdentity::open(
-        &kp,
-        TENANT,
-        key.key_id,
-        &key.identity_sealed,
-    )?);
+    let stored = Stored::open(&root.join("data"), &root.join("master.key"), TENANT).await?;
     let frame = frame_ms as usize * BYTES_PER_MS;
     let mut ok = 0;
     for (n, id) in ids.iter().enumerate() {
-        let rec = meta.get_recording(&tenant, id).await?;
-        let blob = blobs.open(&rec.blob).await?;
-        let (header, identity) = (Header::from_bytes(rec.header), identity.clone());
-        let wav = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
-            let mut out = Vec::new();
-            open_recording(&header, blob, &identity)?.read_to_end(&mut out)?;
-            Ok(out)
-        })
-        .await??;
+        let file = stored.file(id).await?;
         let expected: Vec<u8> = (0..chunks)
             .flat_map(|s| audio(n as u64, s, frame))
             .collect();
-        if wav.len() >= 58 && wav[58..] == expected[..] {
+        if file.get(G711_WAV_HEADER..) == Some(&expected[..]) {
             ok += 1;
         } else {
             println!("recording {id} differs from what was sent");

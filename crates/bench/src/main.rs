@@ -6,6 +6,7 @@
 //! callvault-bench playback-ttfb    [--minutes 60] [--iterations 200] [--dir DIR]
 //! callvault-bench audit-append     [--entries 200000] [--writers 64] [--dir DIR]
 //! callvault-bench live-ingest      [--calls 2000] [--secs 30] [--frame-ms 200] [--ramp-secs 10] [--bin PATH]
+//! callvault-bench siprec-verify    --data-dir D --master-key K --left A.ul --right B.ul [--tenant bench]
 //! callvault-bench search           [--rows 2700000] [--backend sqlite|postgres] [--queries 300]
 //!                                  [--dir DIR] [--pg-url URL] [--batch 10000] [--keep true]
 //! callvault-bench erase            [--rows 1000000] [--batch 1000] [--backend sqlite|postgres] [--dir DIR]
@@ -23,6 +24,7 @@ mod search;
 mod setup;
 mod stats;
 mod store_throughput;
+mod stored;
 
 use anyhow::{Result, bail};
 
@@ -33,6 +35,8 @@ const USAGE: &str = "usage:
   callvault-bench audit-append     [--entries N] [--writers N] [--dir DIR]
   callvault-bench live-ingest      [--calls N] [--secs N] [--frame-ms N] [--ramp-secs N] [--bin PATH]
                                    (runs target/…/callvault serve as a child; build it first)
+  callvault-bench siprec-verify    --data-dir D --master-key K --left A.ul --right B.ul [--tenant T]
+                                   (every stored recording is A left, B right; scripts/siprec-bench)
   callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
                                    [--dir DIR] [--pg-url URL] [--batch N] [--keep true]
   callvault-bench erase            [--rows N] [--batch N] [--backend sqlite|postgres] [--dir DIR]
@@ -61,6 +65,7 @@ fn main() -> Result<()> {
         "search" => rt.block_on(search::run(&args)),
         "erase" => rt.block_on(erase::run(&args)),
         "live-ingest" => rt.block_on(live_ingest::run(&args)),
+        "siprec-verify" => rt.block_on(stored::siprec_verify(&args)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
