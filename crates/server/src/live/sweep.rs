@@ -20,7 +20,9 @@ pub fn start(st: AppState) {
     tokio::spawn(async move {
         loop {
             let pause = match sweep(&st).await {
-                Ok(0) => every,
+                // A full batch means more may be waiting: go on at once.
+                Ok(Pass { failed: 0, full }) if full => Duration::ZERO,
+                Ok(Pass { failed: 0, .. }) => every,
                 Ok(_) => RETRY.min(every),
                 Err(e) => {
                     tracing::warn!(error = %e, "live sweep failed; retrying");
@@ -32,9 +34,16 @@ pub fn start(st: AppState) {
     });
 }
 
-/// One pass: finalise idle calls, then assemble what waits (full nodes only). Returns how many
-/// assemblies failed (they stay in the journal for the next pass).
-pub async fn sweep(st: &AppState) -> Result<usize, super::LiveError> {
+/// What one pass did.
+struct Pass {
+    /// Assemblies that failed; those calls stay in the journal for the next pass.
+    failed: usize,
+    /// Some batch was full, so more calls may be waiting.
+    full: bool,
+}
+
+/// One pass: finalise idle calls, then assemble what waits (full nodes only).
+async fn sweep(st: &AppState) -> Result<Pass, super::LiveError> {
     let now = crate::principal::now();
     let idle = st
         .meta
@@ -44,6 +53,7 @@ pub async fn sweep(st: &AppState) -> Result<usize, super::LiveError> {
             BATCH,
         )
         .await?;
+    let mut full = idle.len() == BATCH as usize;
     for call in idle {
         let ev = Event {
             actor: "system".into(),
@@ -68,16 +78,18 @@ pub async fn sweep(st: &AppState) -> Result<usize, super::LiveError> {
         st.live.forget(&call.id);
     }
     let Some(keys) = st.keys.as_ref() else {
-        return Ok(0);
+        return Ok(Pass { failed: 0, full });
     };
     let mut failed = 0;
     for state in [LiveState::Finished, LiveState::Incomplete] {
-        for call in st.meta.live_calls_in_state(state, i64::MAX, BATCH).await? {
+        let waiting = st.meta.live_calls_in_state(state, i64::MAX, BATCH).await?;
+        full |= waiting.len() == BATCH as usize;
+        for call in waiting {
             if let Err(e) = st.live.assemble(keys, &call).await {
                 failed += 1;
                 tracing::error!(call = %call.id, error = %e, "assembling a live call failed; it stays in the journal");
             }
         }
     }
-    Ok(failed)
+    Ok(Pass { failed, full })
 }
