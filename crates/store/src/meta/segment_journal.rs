@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// First bytes of every segment file: format name and version.
-pub(super) const SEGMENT_MAGIC: &[u8; 8] = b"cvjrnl01";
+const SEGMENT_MAGIC: &[u8; 8] = b"cvjrnl01";
 /// A segment is closed and a new one started once it holds this much.
 const SEGMENT_TARGET: u64 = 64 << 20;
 /// Record header: body length and CRC-32C of the body, both little-endian u32.
@@ -81,7 +81,7 @@ struct Record {
 }
 
 /// Encodes one record (header and body) onto `out`; the layout is in docs/FORMAT.md.
-pub(super) fn encode(out: &mut Vec<u8>, c: &LiveChunk, appended_at: i64) -> usize {
+fn encode(out: &mut Vec<u8>, c: &LiveChunk, appended_at: i64) -> usize {
     let id = c.call.to_string();
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
@@ -300,7 +300,11 @@ impl SegmentJournal {
             }
             let is = match open.get(&c.call) {
                 Some(b) => *b,
-                None => *open.entry(c.call).or_insert(is_open(&c.call)?),
+                None => {
+                    let b = is_open(&c.call)?;
+                    open.insert(c.call, b);
+                    b
+                }
             };
             if !is {
                 out.push(ChunkOutcome::Closed);
