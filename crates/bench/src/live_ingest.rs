@@ -46,7 +46,8 @@ pub async fn run(args: &Args) -> Result<()> {
     let work = WorkDir::new(args.dir())?;
     let root = work.sub("live")?;
     let server = ServerProc::start(&bin, &root)?;
-    let token = server.recorder_token()?;
+    let token = server.token("recorder")?;
+    let auditor = server.token("auditor")?;
     println!(
         "{calls} calls × {secs} s of stereo G.711 µ-law, {frame_ms} ms chunks over TLS WebSockets, starts spread over {ramp_secs} s"
     );
@@ -138,6 +139,10 @@ pub async fn run(args: &Args) -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!("{} calls completed, {failed} failed", ids.len());
+    println!(
+        "server group commits by duration (write + fdatasync, the floor of every ack): {}",
+        group_commits(&load.http, &load.base, &auditor).await?
+    );
     drop(server); // stops the server: everything verified next was acknowledged durable
     let verified = verify(&root, &ids, chunks, frame_ms).await?;
     println!("verified {verified} stored recordings byte for byte against what was sent");
@@ -156,6 +161,41 @@ fn report(what: &str, latencies: &[Duration]) {
         s.p99 / 1e3,
         s.max / 1e3
     );
+}
+
+/// The server's group-commit histogram, per bucket: `≤ 1 ms: 10123, ≤ 2.5 ms: …`. A commit the
+/// disk holds up delays every chunk that arrives meanwhile, so this says how much of the ack
+/// tail is the disk's.
+async fn group_commits(http: &reqwest::Client, base: &str, token: &str) -> Result<String> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let mut out = Vec::new();
+    let mut below = 0u64;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("callvault_live_group_commit_seconds_bucket{le=\"")
+        else {
+            continue;
+        };
+        let (bound, count) = rest
+            .split_once("\"} ")
+            .context("malformed histogram line")?;
+        let count: u64 = count.parse()?;
+        if count > below {
+            let label = match bound.parse::<f64>() {
+                Ok(secs) => format!("≤ {} ms", secs * 1e3),
+                Err(_) => "longer".to_owned(),
+            };
+            out.push(format!("{label}: {}", count - below));
+        }
+        below = count;
+    }
+    Ok(out.join(", "))
 }
 
 /// Deterministic audio for chunk `seq` of call `n`.
@@ -418,20 +458,22 @@ impl ServerProc {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn recorder_token(&self) -> Result<String> {
-        self.cli(&["tenant", "create", TENANT, "--name", "Bench"])?;
-        // A tenant without a recording policy refuses every call.
-        self.cli(&[
-            "policy",
-            "recording",
-            "--tenant",
-            TENANT,
-            "--class",
-            "standard",
-        ])?;
+    /// A token of `role` for the bench tenant, which the first call creates.
+    fn token(&self, role: &str) -> Result<String> {
+        if role == "recorder" {
+            self.cli(&["tenant", "create", TENANT, "--name", "Bench"])?;
+            // A tenant without a recording policy refuses every call.
+            self.cli(&[
+                "policy",
+                "recording",
+                "--tenant",
+                TENANT,
+                "--class",
+                "standard",
+            ])?;
+        }
         let out = self.cli(&[
-            "token", "create", "--name", "load", "--role", "recorder", "--tenant", TENANT,
-            "--days", "1",
+            "token", "create", "--name", role, "--role", role, "--tenant", TENANT, "--days", "1",
         ])?;
         out.lines()
             .find_map(|l| l.split_once('\t').map(|(_, s)| s.trim().to_owned()))

@@ -1,8 +1,47 @@
-//! A handful of Prometheus counters, rendered in the text exposition format. Labels never carry
-//! tenant names, numbers or ids.
+//! A handful of Prometheus counters and one histogram, rendered in the text exposition format.
+//! Labels never carry tenant names, numbers or ids.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds, in seconds, of the [`Histogram`] buckets (a last one, `+Inf`, is implied).
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// A Prometheus histogram of durations over [`BUCKETS`].
+#[derive(Default)]
+pub struct Histogram {
+    /// Observations per bucket, not cumulative; the last is above every bound.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, s: &mut String, name: &str, help: &str) {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut total = 0;
+        let bounds = BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".into()]);
+        for (bound, c) in bounds.zip(&self.counts) {
+            total += c.load(Ordering::Relaxed);
+            let _ = writeln!(s, "{name}_bucket{{le=\"{bound}\"}} {total}");
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(s, "{name}_sum {sum}\n{name}_count {total}");
+    }
+}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -21,6 +60,9 @@ pub struct Metrics {
     pub live_chunks: AtomicU64,
     /// Live calls assembled into recordings by this node.
     pub live_stored: AtomicU64,
+    /// How long each live group commit took to become durable: with the disk's flush, the
+    /// floor of every chunk's acknowledgement.
+    pub live_group_commit: Histogram,
     /// RTP counters of the SIPREC recorder, shared with its media tasks.
     pub sip_media: std::sync::Arc<crate::sip::MediaCounters>,
 }
@@ -136,6 +178,11 @@ impl Metrics {
                 g(c)
             );
         }
+        self.live_group_commit.render(
+            &mut s,
+            "callvault_live_group_commit_seconds",
+            "time for a group commit of live chunks to become durable (write and fdatasync, or commit)",
+        );
         let _ = writeln!(
             s,
             "# TYPE callvault_recordings gauge\ncallvault_recordings {recordings}"

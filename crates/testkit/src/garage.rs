@@ -24,8 +24,13 @@ pub struct Garage {
     stopped: Vec<bool>,
 }
 
+/// Found from the running test's package directory (every package is at `crates/NAME`), read
+/// at run time: a compiled-in path goes stale when a shared target directory is reused by a
+/// checkout elsewhere, and cargo does not rebuild this crate for that.
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/garage-cluster")
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    package.join("../../scripts/garage-cluster")
 }
 
 /// Nine loopback ports that were free a moment ago. All are held at once, so they differ; the

@@ -261,7 +261,7 @@ impl LiveCalls {
         limits: LiveLimits,
     ) -> Self {
         Self(Arc::new(Inner {
-            writer: ChunkWriter::start(meta.clone()),
+            writer: ChunkWriter::start(meta.clone(), metrics.clone()),
             meta,
             blobs,
             audit,

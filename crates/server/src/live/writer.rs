@@ -17,16 +17,18 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub fn start(store: MetadataStore) -> Self {
+    pub fn start(store: MetadataStore, metrics: crate::metrics::SharedMetrics) -> Self {
         let (tx, mut rx) = mpsc::channel::<(LiveChunk, Reply)>(MAX_BATCH * 2);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (chunks, replies): (Vec<LiveChunk>, Vec<Reply>) = batch.drain(..).unzip();
-                match store
+                let started = std::time::Instant::now();
+                let appended = store
                     .append_live_chunks(&chunks, crate::principal::now())
-                    .await
-                {
+                    .await;
+                metrics.live_group_commit.observe(started.elapsed());
+                match appended {
                     Ok(outcomes) => {
                         for (reply, o) in replies.into_iter().zip(outcomes) {
                             let _ = reply.send(Ok(o));

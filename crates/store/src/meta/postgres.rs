@@ -1462,23 +1462,35 @@ impl MetaBackend for Postgres {
         let sealed: Vec<&[u8]> = chunks.iter().map(|c| c.sealed.as_slice()).collect();
         let mut conn = self.conn().await?;
         let tx = begin(&mut conn).await?;
-        // One statement for the whole batch. `FOR SHARE` on the call row makes a concurrent
-        // finish on another node wait for this commit (or this insert see its new state), so a
-        // chunk is never stored after its call was assembled.
+        // First the open calls' rows are locked: a concurrent finish on another node waits for
+        // this commit (or this batch sees its new state), so a chunk is never stored after its
+        // call was assembled. The lock is exclusive and taken in id order, up front, so two
+        // nodes appending to the same calls at once queue instead of deadlocking (a shared
+        // lock upgraded by the `updated_at` write below did).
+        let open: Vec<String> = tx
+            .query(
+                "SELECT id FROM live_calls WHERE id = ANY($1) AND state = 'open'
+                 ORDER BY id FOR UPDATE",
+                &[&calls],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.text(0))
+            .collect::<Result<_, StoreError>>()?;
         let st = tx
             .prepare_cached(
                 "INSERT INTO live_chunks (call, seq, key_no, sealed)
                  SELECT c.call, c.seq, c.key_no, c.sealed
                  FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BYTEA[]) AS c(call, seq, key_no, sealed)
-                 JOIN live_calls l ON l.id = c.call AND l.state = 'open'
-                 FOR SHARE OF l
+                 WHERE c.call = ANY($5)
                  ON CONFLICT DO NOTHING
                  RETURNING call, seq",
             )
             .await
             .map_err(map_err)?;
         let stored: std::collections::HashSet<(String, i64)> = tx
-            .query(&st, &[&calls, &seqs, &key_nos, &sealed])
+            .query(&st, &[&calls, &seqs, &key_nos, &sealed, &open])
             .await
             .map_err(map_err)?
             .iter()
@@ -1515,8 +1527,6 @@ impl MetaBackend for Postgres {
                 }
             })
             .collect();
-        touched.sort();
-        touched.dedup();
         tx_exec(
             &tx,
             "UPDATE live_calls SET updated_at = $2 WHERE id = ANY($1)",

@@ -41,17 +41,26 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
-    /// Held by a journal append and by every change of a live call's state, so a chunk is
-    /// either durable before its call closes or refused as closed — without making the
-    /// append's fsync wait for SQLite commits or the other way round. Lock order: this, then
-    /// a connection, then `journal`.
-    live_gate: Mutex<()>,
     /// Opened on first use, so a CLI verb run beside the server never takes it.
     journal: Mutex<Option<SegmentJournal>>,
     journal_dir: PathBuf,
 }
 
 impl Inner {
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection (blocking).
+    fn transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut c = lock(&self.writer)?;
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(map_err)?;
+        Ok(out)
+    }
+
     /// Runs `f` on the live journal, opening it (and dropping the chunks of calls the database
     /// no longer holds as live) on first use.
     fn with_journal<T>(
@@ -166,7 +175,6 @@ impl Sqlite {
                 writer: Mutex::new(writer),
                 readers,
                 next: AtomicUsize::new(0),
-                live_gate: Mutex::new(()),
                 journal: Mutex::new(None),
                 journal_dir,
             });
@@ -208,31 +216,8 @@ impl Sqlite {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.write_gated(false, f).await
-    }
-
-    /// [`Self::write`] that first takes the live gate when `live` (a live call's state change).
-    async fn write_gated<T: Send + 'static>(
-        &self,
-        live: bool,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let _gate = if live {
-                Some(lock(&inner.live_gate)?)
-            } else {
-                None
-            };
-            let mut c = lock(&inner.writer)?;
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(map_err)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(map_err)?;
-            Ok(out)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || inner.transaction(f)).await?
     }
 }
 
@@ -1497,13 +1482,16 @@ impl MetaBackend for Sqlite {
         let chunks = chunks.to_vec();
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            // The gate keeps state changes (finish, store) out until the chunks are durable.
-            let _gate = lock(&inner.live_gate)?;
             let i = inner.next.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
             let c = lock(&inner.readers[i])?;
             let mut open = c
                 .prepare_cached("SELECT 1 FROM live_calls WHERE id = ?1 AND state = 'open'")
                 .map_err(map_err)?;
+            // The openness check and the `fdatasync` happen under one hold of the journal
+            // lock, and every reader of chunks takes that lock: a chunk that passed the check
+            // before its call closed is durable before anyone can look for it after the close.
+            // State changes never wait for appends, nor appends for SQLite commits (whose
+            // fsync, when a gate held it, was the ack tail under load).
             inner.with_journal(&c, |j| {
                 j.append(&chunks, now, |call| {
                     open.exists([call.to_string()]).map_err(map_err)
@@ -1543,7 +1531,7 @@ impl MetaBackend for Sqlite {
         now: i64,
     ) -> Result<bool, StoreError> {
         let (id, outcome) = (id.to_string(), outcome.map(str::to_owned));
-        self.write_gated(true, move |tx| {
+        self.write(move |tx| {
             let n = one(tx.execute(
                 "UPDATE live_calls SET state = ?3, total_chunks = COALESCE(?4, total_chunks),
                  gaps = COALESCE(?6, gaps), updated_at = ?5
@@ -1598,7 +1586,7 @@ impl MetaBackend for Sqlite {
     async fn store_live_call(&self, rec: &Recording, gaps: &str) -> Result<(), StoreError> {
         let call = rec.id;
         let (rec, gaps) = (rec.clone(), gaps.to_owned());
-        self.write_gated(true, move |tx| {
+        self.write(move |tx| {
             let id = rec.id.to_string();
             let n = one(tx.execute(
                 "UPDATE live_calls SET state = 'stored', gaps = ?2

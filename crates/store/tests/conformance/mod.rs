@@ -261,6 +261,10 @@ pub async fn metadata_suite(store: MetadataStore) {
     // live calls
     check!(store, live_call_round_trip_and_tenant_scope);
     check!(store, live_chunks_first_wins_and_closed_calls_refuse);
+    check!(
+        store,
+        live_appends_racing_a_close_land_before_it_or_not_at_all
+    );
     check!(store, live_state_moves_only_from_the_expected_state);
     check!(store, live_store_is_atomic_and_once);
     check!(store, parties_find_their_recordings_and_go_with_them);
@@ -395,6 +399,59 @@ async fn live_chunks_first_wins_and_closed_calls_refuse(s: MetadataStore) {
         .unwrap();
     assert_eq!(late, vec![Closed, Duplicate]);
     assert_eq!(s.live_chunk_seqs(&b.id).await.unwrap(), vec![3]);
+}
+
+/// Chunks sent while their call is being finished are either durable before the finish
+/// returns or refused as closed: nothing lands in the journal afterwards (an assembly that
+/// started then would miss it).
+async fn live_appends_racing_a_close_land_before_it_or_not_at_all(s: MetadataStore) {
+    let t = new_tenant(&s, "live").await;
+    for round in 0..20 {
+        let (call, key) = live_call(&t, 1_000);
+        s.create_live_call(&call, &key).await.unwrap();
+        let appends: Vec<_> = (0..40u64)
+            .map(|seq| {
+                let (s, id) = (s.clone(), call.id);
+                tokio::spawn(async move {
+                    let out = s.append_live_chunks(&[chunk(&id, seq, 1)], 1_010).await;
+                    (seq, out.unwrap()[0])
+                })
+            })
+            .collect();
+        // Let some appends start first, varying by round.
+        for _ in 0..round {
+            tokio::task::yield_now().await;
+        }
+        let closed = s
+            .set_live_state(
+                &call.id,
+                LiveState::Open,
+                LiveState::Finished,
+                None,
+                None,
+                1_020,
+            )
+            .await
+            .unwrap();
+        assert!(closed);
+        let at_close = s.live_chunk_seqs(&call.id).await.unwrap();
+        let mut stored = Vec::new();
+        for a in appends {
+            let (seq, outcome) = a.await.unwrap();
+            match outcome {
+                ChunkOutcome::Stored => stored.push(seq),
+                ChunkOutcome::Closed => {}
+                other => panic!("chunk {seq}: {other:?}"),
+            }
+        }
+        stored.sort_unstable();
+        assert_eq!(
+            s.live_chunk_seqs(&call.id).await.unwrap(),
+            at_close,
+            "round {round}: a chunk landed after its call closed"
+        );
+        assert_eq!(stored, at_close, "round {round}: acknowledged = durable");
+    }
 }
 
 async fn live_state_moves_only_from_the_expected_state(s: MetadataStore) {
