@@ -14,20 +14,21 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// A tenant, a recorder token and a signed-in listener.
-async fn setup(s: &Server) -> (String, User) {
+/// A tenant with a recorder token and a listener; also the admin who made them.
+async fn setup(s: &Server) -> (String, User, User) {
     let admin = s.admin().await;
     s.tenant(&admin, "region-skane").await;
     let token = s.token(&admin, "recorder", Some("region-skane")).await;
     let nurse = s
         .user(&admin, "nurse", "listener", Some("region-skane"))
         .await;
-    (token, nurse)
+    (token, nurse, admin)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marked() {
     let s = Server::start();
-    let (token, nurse) = setup(&s).await;
+    let (token, nurse, _) = setup(&s).await;
     let r = Recorder::new(&s, &token);
     let id = r.open().await;
     let mut sent = BTreeMap::new();
@@ -119,7 +120,7 @@ async fn websocket(
 async fn websocket_stream_takes_duplicates_and_out_of_order_chunks() {
     use tokio_tungstenite::tungstenite::Message;
     let s = Server::start();
-    let (token, nurse) = setup(&s).await;
+    let (token, nurse, admin) = setup(&s).await;
     let id = Recorder::new(&s, &token).open().await;
     let mut ws = websocket(&s, &token, &id).await;
     let mut sent = BTreeMap::new();
@@ -150,6 +151,29 @@ async fn websocket_stream_takes_duplicates_and_out_of_order_chunks() {
     let (audio, live) = played(&s, &nurse, &id).await;
     assert_eq!(live["gaps"], json!([]));
     assert!(audio == expected(&sent, 6));
+    // Every acknowledgement waited for a group commit, and each was timed.
+    let metrics = admin
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let buckets: Vec<u64> = metrics
+        .lines()
+        .filter(|l| l.starts_with("callvault_live_group_commit_seconds_bucket"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("callvault_live_group_commit_seconds_count "))
+        .unwrap();
+    assert_eq!(buckets.len(), 11, "{metrics}");
+    assert!(buckets.is_sorted(), "cumulative buckets: {metrics}");
+    assert_eq!(buckets.last().unwrap().to_string(), count);
+    assert!(buckets[10] >= 6, "six chunks stored: {metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,7 +182,7 @@ async fn a_silent_recorder_is_finalised_as_incomplete() {
         tempfile::tempdir().unwrap(),
         &[("CALLVAULT_LIVE__IDLE_TIMEOUT_SECS", "1")],
     );
-    let (token, nurse) = setup(&s).await;
+    let (token, nurse, _) = setup(&s).await;
     let r = Recorder::new(&s, &token);
     let id = r.open().await;
     let mut sent = BTreeMap::new();
@@ -196,7 +220,7 @@ async fn a_silent_recorder_is_finalised_as_incomplete() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listener_follows_a_call_in_progress() {
     let s = Server::start();
-    let (token, nurse) = setup(&s).await;
+    let (token, nurse, _) = setup(&s).await;
     let r = Recorder::new(&s, &token);
     let id = r.open().await;
     let mut sent = BTreeMap::new();
@@ -348,7 +372,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
     const CALLS: u64 = 100;
     const TOTAL: u64 = 30;
     let s = Server::start();
-    let (token, nurse) = setup(&s).await;
+    let (token, nurse, _) = setup(&s).await;
     let r = Recorder::new(&s, &token);
     let mut ids = Vec::new();
     for _ in 0..CALLS {
