@@ -7,6 +7,7 @@
 //! callvault-bench audit-append     [--entries 200000] [--writers 64] [--dir DIR]
 //! callvault-bench live-ingest      [--calls 2000] [--secs 30] [--frame-ms 200] [--ramp-secs 10] [--bin PATH]
 //! callvault-bench siprec-verify    --data-dir D --master-key K --left A.ul --right B.ul [--tenant bench]
+//! callvault-bench rtp-send         --fifo F --left A.ul --right B.ul [--ptime-ms 20]
 //! callvault-bench search           [--rows 2700000] [--backend sqlite|postgres] [--queries 300]
 //!                                  [--dir DIR] [--pg-url URL] [--batch 10000] [--keep true]
 //! callvault-bench erase            [--rows 1000000] [--batch 1000] [--backend sqlite|postgres] [--dir DIR]
@@ -20,6 +21,7 @@ mod audit_append;
 mod erase;
 mod live_ingest;
 mod playback;
+mod rtp_send;
 mod search;
 mod setup;
 mod stats;
@@ -37,6 +39,9 @@ const USAGE: &str = "usage:
                                    (runs target/…/callvault serve as a child; build it first)
   callvault-bench siprec-verify    --data-dir D --master-key K --left A.ul --right B.ul [--tenant T]
                                    (every stored recording is A left, B right; scripts/siprec-bench)
+  callvault-bench rtp-send         --fifo F --left A.ul --right B.ul [--ptime-ms N]
+                                   (plays A to PORT, B to PORT+2 for each \"CALL PORT\" line read
+                                   from F until its end; scripts/siprec-bench with RTP=sender)
   callvault-bench search           [--rows N] [--backend sqlite|postgres] [--queries N]
                                    [--dir DIR] [--pg-url URL] [--batch N] [--keep true]
   callvault-bench erase            [--rows N] [--batch N] [--backend sqlite|postgres] [--dir DIR]
@@ -66,6 +71,7 @@ fn main() -> Result<()> {
         "erase" => rt.block_on(erase::run(&args)),
         "live-ingest" => rt.block_on(live_ingest::run(&args)),
         "siprec-verify" => rt.block_on(stored::siprec_verify(&args)),
+        "rtp-send" => rtp_send::run(&args),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -108,7 +108,11 @@ pub async fn siprec_verify(args: &Args) -> Result<()> {
         if starts_then_silence(&l, &left) && starts_then_silence(&r, &right) {
             exact += 1;
         } else {
-            println!("recording {id} differs from what was sent");
+            println!(
+                "recording {id} differs from what was sent: left {}, right {}",
+                first_difference(&l, &left),
+                first_difference(&r, &right)
+            );
         }
     }
     println!(
@@ -119,6 +123,23 @@ pub async fn siprec_verify(args: &Args) -> Result<()> {
         bail!("{} recordings differ", ids.len() - exact);
     }
     Ok(())
+}
+
+/// Where `got` stops being `sent` then silence, in samples, to tell a cut-off end (a BYE
+/// before the last packets) from misplaced audio.
+fn first_difference(got: &[u8], sent: &[u8]) -> String {
+    let same = got.iter().zip(sent).take_while(|(g, s)| g == s).count();
+    if same < sent.len() {
+        return format!(
+            "first differs at sample {same} of {} ({} stored)",
+            sent.len(),
+            got.len()
+        );
+    }
+    match got[same..].iter().position(|b| *b != 0xFF) {
+        Some(at) => format!("sound after the end, at sample {}", same + at),
+        None => "exact".to_owned(),
+    }
 }
 
 /// `got` is `sent` followed only by µ-law silence (0xFF).
