@@ -46,6 +46,7 @@ pub async fn run(args: &Args) -> Result<()> {
     let work = WorkDir::new(args.dir())?;
     let root = work.sub("live")?;
     let server = ServerProc::start(&bin, &root)?;
+    server.provision()?;
     let token = server.token("recorder")?;
     let auditor = server.token("auditor")?;
     println!(
@@ -458,20 +459,22 @@ impl ServerProc {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// A token of `role` for the bench tenant, which the first call creates.
+    /// The bench tenant and its recording policy (without one, every call is refused).
+    fn provision(&self) -> Result<()> {
+        self.cli(&["tenant", "create", TENANT, "--name", "Bench"])?;
+        self.cli(&[
+            "policy",
+            "recording",
+            "--tenant",
+            TENANT,
+            "--class",
+            "standard",
+        ])?;
+        Ok(())
+    }
+
+    /// A token of `role` for the bench tenant.
     fn token(&self, role: &str) -> Result<String> {
-        if role == "recorder" {
-            self.cli(&["tenant", "create", TENANT, "--name", "Bench"])?;
-            // A tenant without a recording policy refuses every call.
-            self.cli(&[
-                "policy",
-                "recording",
-                "--tenant",
-                TENANT,
-                "--class",
-                "standard",
-            ])?;
-        }
         let out = self.cli(&[
             "token", "create", "--name", role, "--role", role, "--tenant", TENANT, "--days", "1",
         ])?;

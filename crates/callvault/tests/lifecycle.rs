@@ -401,15 +401,7 @@ async fn the_in_server_job_erases_on_its_own_and_counts_in_metrics() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(ids(&nurse, &s, json!({})).await, BTreeSet::from([recent]));
-    let metrics = admin
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = body_text(admin.client.get(s.url("/metrics"))).await;
     assert!(
         metrics.contains("callvault_recordings_erased_total 1"),
         "{metrics}"

@@ -152,15 +152,7 @@ async fn websocket_stream_takes_duplicates_and_out_of_order_chunks() {
     assert_eq!(live["gaps"], json!([]));
     assert!(audio == expected(&sent, 6));
     // Every acknowledgement waited for a group commit, and each was timed.
-    let metrics = admin
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = body_text(admin.client.get(s.url("/metrics"))).await;
     let buckets: Vec<u64> = metrics
         .lines()
         .filter(|l| l.starts_with("callvault_live_group_commit_seconds_bucket"))

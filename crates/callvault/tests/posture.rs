@@ -8,16 +8,7 @@ use common::*;
 use serde_json::Value;
 
 async fn medium_gauge(s: &Server, auditor: &str) -> Option<u64> {
-    let text = s
-        .client()
-        .get(s.url("/metrics"))
-        .bearer_auth(auditor)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = body_text(s.client().get(s.url("/metrics")).bearer_auth(auditor)).await;
     text.lines()
         .find_map(|l| l.strip_prefix("callvault_posture_findings{severity=\"medium\"} "))
         .map(|n| n.trim().parse().unwrap())

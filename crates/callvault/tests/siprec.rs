@@ -862,16 +862,7 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
     };
     let mut text = String::new();
     for _ in 0..400 {
-        text = s
-            .client()
-            .get(s.url("/metrics"))
-            .bearer_auth(&monitor)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = body_text(s.client().get(s.url("/metrics")).bearer_auth(&monitor)).await;
         if metric(&text, "callvault_sip_rtp_packets_total") == Some(100) {
             break;
         }

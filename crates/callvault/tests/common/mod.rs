@@ -499,6 +499,11 @@ pub fn meta(caller: &str) -> Value {
     })
 }
 
+/// The body of the answer to `req`, whatever its status.
+pub async fn body_text(req: reqwest::RequestBuilder) -> String {
+    req.send().await.unwrap().text().await.unwrap()
+}
+
 pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
     let got = resp.status().as_u16();
     let body = resp.text().await.unwrap();
