@@ -7,8 +7,9 @@
 //! for `--secs` seconds, call starts spread over `--ramp-secs`. Ack latency is the time from
 //! sending a chunk to reading its acknowledgement (which the server sends only after the group
 //! commit made it durable). The server's CPU and RSS are sampled from /proc once a second. At the
-//! end every call is finished, the server stopped, and every stored recording is decrypted
-//! straight from the stores with the master key and compared byte for byte with what was sent.
+//! end every call is finished; once the server has stored them all it is stopped, and every
+//! stored recording is decrypted straight from the stores with the master key and compared byte
+//! for byte with what was sent.
 //! The load generator runs on the same machine and competes for the same two cores.
 
 use crate::args::Args;
@@ -109,7 +110,7 @@ pub async fn run(args: &Args) -> Result<()> {
     let all: Vec<Duration> = latencies.iter().map(|(_, l)| *l).collect();
     report("ack latency over", &all);
     // Where the tail comes from: calls opening (TLS handshakes, key wrapping), every call
-    // running, calls finishing (their assembly into recordings runs beside the others).
+    // running, calls finishing (stored as recordings by the server beside the others).
     let ramp_end = Duration::from_secs(ramp_secs + 1);
     let windows = [
         ("calls opening", Duration::ZERO..ramp_end),
@@ -140,9 +141,26 @@ pub async fn run(args: &Args) -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!("{} calls completed, {failed} failed", ids.len());
+    // The server stores finished calls behind their finishes; stop it only once all are.
+    let metrics = loop {
+        let text = metrics(&load.http, &load.base, &auditor).await?;
+        let stored = text
+            .lines()
+            .find_map(|l| l.strip_prefix("callvault_live_calls_stored_total "))
+            .context("no callvault_live_calls_stored_total")?
+            .parse::<usize>()?;
+        if stored >= ids.len() || started.elapsed() > elapsed + Duration::from_secs(300) {
+            println!(
+                "{stored} calls stored as recordings {:.1} s after the last call finished",
+                (started.elapsed() - elapsed).as_secs_f64()
+            );
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     println!(
         "server group commits by duration (write + fdatasync, the floor of every ack): {}",
-        group_commits(&load.http, &load.base, &auditor).await?
+        group_commits(&metrics)?
     );
     drop(server); // stops the server: everything verified next was acknowledged durable
     let verified = verify(&root, &ids, chunks, frame_ms).await?;
@@ -164,21 +182,25 @@ fn report(what: &str, latencies: &[Duration]) {
     );
 }
 
-/// The server's group-commit histogram, per bucket: `≤ 1 ms: 10123, ≤ 2.5 ms: …`. A commit the
-/// disk holds up delays every chunk that arrives meanwhile, so this says how much of the ack
-/// tail is the disk's.
-async fn group_commits(http: &reqwest::Client, base: &str, token: &str) -> Result<String> {
-    let text = http
+/// The server's `/metrics` page.
+async fn metrics(http: &reqwest::Client, base: &str, token: &str) -> Result<String> {
+    Ok(http
         .get(format!("{base}/metrics"))
         .bearer_auth(token)
         .send()
         .await?
         .error_for_status()?
         .text()
-        .await?;
+        .await?)
+}
+
+/// The server's group-commit histogram, per bucket: `≤ 1 ms: 10123, ≤ 2.5 ms: …`. A commit the
+/// disk holds up delays every chunk that arrives meanwhile, so this says how much of the ack
+/// tail is the disk's.
+fn group_commits(metrics: &str) -> Result<String> {
     let mut out = Vec::new();
     let mut below = 0u64;
-    for line in text.lines() {
+    for line in metrics.lines() {
         let Some(rest) = line.strip_prefix("callvault_live_group_commit_seconds_bucket{le=\"")
         else {
             continue;
@@ -286,7 +308,7 @@ async fn one_call(load: &Load, n: u64) -> Result<(RecordingId, Vec<(Duration, Du
     ))
     .await?;
     let done = next_text(&mut ws).await?;
-    if done["state"] != "stored" {
+    if done["state"] != "finished" {
         bail!("finish answered {done}");
     }
     Ok((RecordingId::parse(&id)?, lat))

@@ -92,15 +92,7 @@ async fn ingest_only_node_accepts_uploads_and_reads_nothing() {
     assert_eq!(got.as_ref(), audio.as_slice());
     // The full node assembled the live call the ingest node journaled (at start, unasked).
     let probe = live::Recorder::new(&full, &rec);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while probe.status(&live_id).await["state"] != "stored" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not assembled: {}",
-            full.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    probe.wait_stored(&live_id).await;
     let (played, outcome) = live::played(&full, &nurse, &live_id).await;
     assert_eq!(outcome["complete"], true);
     assert!(played == live::expected(&sent, 5));

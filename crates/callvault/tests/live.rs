@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// A tenant, a recorder token and a signed-in listener.
 /// A tenant with a recorder token and a listener; also the admin who made them.
 async fn setup(s: &Server) -> (String, User, User) {
     let admin = s.admin().await;
@@ -62,8 +61,7 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
     let st = r.status(&id).await;
     assert_eq!(st["acked_through"], 13);
     assert_eq!(st["missing"], json!([[13, 13]]));
-    let done = r.finish(&id, Some(20)).await;
-    assert_eq!(done["state"], "stored");
+    let done = r.finish_stored(&id, Some(20)).await;
     assert_eq!(done["missing"], json!([[13, 13]]));
 
     let (audio, live) = played(&s, &nurse, &id).await;
@@ -147,7 +145,8 @@ async fn websocket_stream_takes_duplicates_and_out_of_order_chunks() {
         panic!("no answer to finish")
     };
     let done: Value = serde_json::from_str(t.as_str()).unwrap();
-    assert_eq!(done["state"], "stored", "{done}");
+    assert_eq!(done["state"], "finished", "{done}");
+    Recorder::new(&s, &token).wait_stored(&id).await;
     let (audio, live) = played(&s, &nurse, &id).await;
     assert_eq!(live["gaps"], json!([]));
     assert!(audio == expected(&sent, 6));
@@ -183,19 +182,8 @@ async fn a_silent_recorder_is_finalised_as_incomplete() {
         r.put_ok(&id, seq, c.clone()).await;
         sent.insert(seq, c);
     }
-    let probe = Recorder::new(&s, &token);
-    let stored = Arc::new(Mutex::new(false));
-    for _ in 0..400 {
-        if probe.status(&id).await["state"] == "stored" {
-            *stored.lock().unwrap() = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        *stored.lock().unwrap(),
-        "the idle call was finalised and stored"
-    );
+    // Finalised as incomplete once idle, then stored.
+    Recorder::new(&s, &token).wait_stored(&id).await;
     let (audio, live) = played(&s, &nurse, &id).await;
     assert_eq!(
         live,
@@ -249,6 +237,63 @@ async fn a_listener_follows_a_call_in_progress() {
     assert!(
         got[WAV_HEADER..] == expected(&sent, 10),
         "the follower heard the whole call"
+    );
+}
+
+/// Calls ending together: every finish answers at once with `finished`, and the assembler,
+/// on its own thread at a lower CPU priority than the threads that acknowledge chunks, stores
+/// each one sample-exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_ending_together_are_stored_behind_their_finishes_at_lower_priority() {
+    let s = Server::start();
+    let (token, nurse, _) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let mut calls = Vec::new();
+    for n in 0..24u64 {
+        let id = r.open().await;
+        let mut sent = BTreeMap::new();
+        for seq in 0..3 {
+            let c = chunk(10 + n, seq, FRAME);
+            r.put_ok(&id, seq, c.clone()).await;
+            sent.insert(seq, c);
+        }
+        calls.push((id, sent));
+    }
+    let answers =
+        futures_util::future::join_all(calls.iter().map(|(id, _)| r.finish(id, None))).await;
+    for done in &answers {
+        assert_eq!(done["state"], "finished", "{done}");
+        assert_eq!(done["missing"], json!([]), "{done}");
+    }
+    for (id, sent) in &calls {
+        r.wait_stored(id).await;
+        let (audio, live) = played(&s, &nurse, id).await;
+        assert_eq!(live["complete"], true);
+        assert!(audio == expected(sent, 3), "{id} plays what was sent");
+    }
+    let nice = |stat: &str| -> i64 {
+        // Field 19 of /proc/…/stat, counting the fields after the command name's `)` from 3.
+        stat.rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let pid = s.pid();
+    let server_nice = nice(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap());
+    let assembly_nice: Vec<i64> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .filter(|t| std::fs::read_to_string(t.join("comm")).unwrap().trim() == "live-assembly")
+        .map(|t| nice(&std::fs::read_to_string(t.join("stat")).unwrap()))
+        .collect();
+    assert_eq!(
+        assembly_nice,
+        [(server_nice + 10).min(19)],
+        "one assembly thread, nicer than the server"
     );
 }
 
@@ -352,7 +397,7 @@ async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
     a.put_ok(&other, 1, chunk(5, 1, FRAME)).await;
     a.finish(&id, None).await;
     check(a.put(&id, 1, chunk(5, 1, FRAME)).await, 409, "call_closed").await;
-    assert_eq!(a.finish(&other, None).await["state"], "stored");
+    a.finish_stored(&other, None).await;
 }
 
 /// The crash test: 100 calls stream concurrently; the server is killed with SIGKILL mid-stream
@@ -441,20 +486,13 @@ async fn sigkill_mid_stream_loses_no_acknowledged_chunk() {
             for seq in (0..TOTAL).filter(|s| !present.contains(s)) {
                 r.put_ok(id, seq, chunk(*n as u64, seq, FRAME)).await;
             }
-            assert_eq!(r.finish(id, Some(TOTAL)).await["state"], "stored");
+            r.finish_stored(id, Some(TOTAL)).await;
         }
     });
     futures_util::future::join_all(resumes).await;
     // The rest are finalised as incomplete once idle.
     for (_, id, _, _) in finished.iter().filter(|f| !f.3) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while r.status(id).await["state"] != "stored" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{id} was not finalised"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        r.wait_stored(id).await;
     }
     let mut all_sent = Vec::new();
     for (n, id, present, resumed) in &finished {

@@ -287,7 +287,7 @@ async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
         on_b.put_ok(&id, seq, c.clone()).await;
         sent.insert(seq, c);
     }
-    assert_eq!(on_b.finish(&id, None).await["state"], "stored");
+    on_b.finish_stored(&id, None).await;
     let (audio, live) = played(&b, &nurse, &id).await;
     assert_eq!(live["complete"], true);
     assert_eq!(live["gaps"], json!([]));

@@ -189,6 +189,9 @@ pub fn start_background(b: &Bootstrapped) {
         crate::lifecycle::retention::start_job(b.state.clone());
     }
     crate::live::start_sweeper(b.state.clone());
+    if let Err(e) = crate::live::start_assembler(b.state.clone()) {
+        tracing::error!(error = %e, "cannot start the live assembler; finished calls stay in the journal until a restart");
+    }
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(

@@ -99,6 +99,33 @@ impl<'a> Recorder<'a> {
         .await
     }
 
+    /// Waits (at most a minute) until the server has stored the call as a recording, and
+    /// returns its status then.
+    pub async fn wait_stored(&self, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let st = self.status(id).await;
+            if st["state"] == "stored" {
+                return st;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} was not stored: {st}\n{}",
+                self.s.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Finishes the call, which answers `finished`, and waits until it is stored; returns the
+    /// finish answer.
+    pub async fn finish_stored(&self, id: &str, chunks: Option<u64>) -> Value {
+        let done = self.finish(id, chunks).await;
+        assert_eq!(done["state"], "finished", "{done}");
+        self.wait_stored(id).await;
+        done
+    }
+
     pub async fn finish(&self, id: &str, chunks: Option<u64>) -> Value {
         ok_json(
             self.client

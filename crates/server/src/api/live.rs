@@ -206,7 +206,7 @@ pub async fn chunk(
     }))
 }
 
-/// Marks the call finished; on a full node it is assembled into a recording before the answer.
+/// Marks the call finished; a full node's assembler stores it as a recording soon after.
 pub async fn finish(
     State(st): State<AppState>,
     Recorder(p, tenant): Recorder,
@@ -226,7 +226,7 @@ async fn finish_call(
     id: &RecordingId,
     chunks: Option<u64>,
 ) -> ApiResult<CallStatusView> {
-    let call = st
+    let done = st
         .live
         .finish(
             tenant,
@@ -236,15 +236,7 @@ async fn finish_call(
             p.event("recording.live_finish", "ok"),
         )
         .await?;
-    if let Some(keys) = &st.keys
-        && call.state == callvault_store::LiveState::Finished
-    {
-        // If this fails the sweeper retries; the call is safe in the journal either way.
-        if let Err(e) = st.live.assemble(keys, &call).await {
-            tracing::error!(call = %id, error = %e, "assembling at finish failed; the sweeper retries");
-        }
-    }
-    Ok(status_view(&st.live.status(tenant, id).await?))
+    Ok(status_view(&done))
 }
 
 /// The same protocol over one WebSocket: binary messages are chunks (8-byte big-endian

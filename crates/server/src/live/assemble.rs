@@ -4,6 +4,7 @@
 //! blob store — so playback, retention and disaster recovery know nothing of live calls.
 //! Only full nodes (which hold the tenant identity) assemble.
 
+use super::assembler::LowPriorityThread;
 use super::{Acked, CallFormat, LiveCalls, LiveError, Plain};
 use crate::audit_log::Event;
 use crate::state::Keys;
@@ -33,18 +34,29 @@ impl JournalReader {
         }
     }
 
+    /// Unwraps every journal key of the call not unwrapped yet.
+    async fn load(&mut self, meta: &MetadataStore) -> Result<(), LiveError> {
+        for k in meta.live_keys(&self.call).await? {
+            if let std::collections::hash_map::Entry::Vacant(v) = self.keys.entry(k.key_no) {
+                v.insert(JournalKey::unwrap(&self.identity, &k.wrapped)?);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn open(
         &mut self,
         meta: &MetadataStore,
         c: &LiveChunk,
     ) -> Result<SecretBox<Vec<u8>>, LiveError> {
         if !self.keys.contains_key(&c.key_no) {
-            for k in meta.live_keys(&self.call).await? {
-                if let std::collections::hash_map::Entry::Vacant(v) = self.keys.entry(k.key_no) {
-                    v.insert(JournalKey::unwrap(&self.identity, &k.wrapped)?);
-                }
-            }
+            self.load(meta).await?;
         }
+        self.open_loaded(c)
+    }
+
+    /// Opens a chunk with the keys loaded so far; one sealed under any other does not check out.
+    fn open_loaded(&self, c: &LiveChunk) -> Result<SecretBox<Vec<u8>>, LiveError> {
         let key = self
             .keys
             .get(&c.key_no)
@@ -53,28 +65,22 @@ impl JournalReader {
     }
 }
 
-/// The WAV file of a call: header, then every chunk at `seq × frame_bytes`, silence where a
-/// chunk never arrived, a short chunk padded unless it is the last.
-pub(crate) async fn wav_of(
-    meta: &MetadataStore,
-    reader: &mut JournalReader,
-    call: &LiveCall,
+/// The WAV file of a call from all its chunks in sequence order: header, then every chunk at
+/// `seq × frame_bytes`, silence where a chunk never arrived, a short chunk padded unless it is
+/// the last.
+fn wav_of(
+    f: CallFormat,
+    reader: &JournalReader,
+    chunks: &[LiveChunk],
     total: u64,
 ) -> Result<Plain, LiveError> {
-    let f = CallFormat::of(call)?;
     let frame = f.frame_bytes as usize;
     let mut pcm = Plain::new(Vec::with_capacity(frame * total as usize));
-    let mut from = 0;
-    loop {
-        let page = meta.live_chunks(&call.id, from, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        for c in page.iter().filter(|c| c.seq < total) {
-            pcm.resize(c.seq as usize * frame, f.silence());
-            pcm.extend_from_slice(super::expose(&reader.open(meta, c).await?));
-            if c.seq + 1 < total {
-                pcm.resize((c.seq as usize + 1) * frame, f.silence());
-            }
+    for c in chunks.iter().filter(|c| c.seq < total) {
+        pcm.resize(c.seq as usize * frame, f.silence());
+        pcm.extend_from_slice(super::expose(&reader.open_loaded(c)?));
+        if c.seq + 1 < total {
+            pcm.resize((c.seq as usize + 1) * frame, f.silence());
         }
     }
     let tail_present = total > 0 && pcm.len() > (total as usize - 1) * frame;
@@ -93,12 +99,61 @@ pub(crate) async fn wav_of(
     Ok(out)
 }
 
+/// Every chunk of a call in the journal, in sequence order.
+async fn sealed_chunks(
+    meta: &MetadataStore,
+    call: &RecordingId,
+) -> Result<Vec<LiveChunk>, LiveError> {
+    let mut all = Vec::new();
+    loop {
+        let page = meta
+            .live_chunks(call, all.last().map_or(0, |c: &LiveChunk| c.seq + 1), PAGE)
+            .await?;
+        if page.is_empty() {
+            return Ok(all);
+        }
+        all.extend(page);
+    }
+}
+
+/// The recording file of a call, ready to store: what it is, its age header and payload, and
+/// its plaintext size.
+struct Sealed {
+    info: callvault_media::MediaInfo,
+    header: callvault_crypto::Header,
+    payload: Vec<u8>,
+    size: u64,
+}
+
+/// Decrypts, lays out and re-encrypts a call: all of assembly's CPU, on one thread.
+fn seal(
+    f: CallFormat,
+    reader: &JournalReader,
+    chunks: &[LiveChunk],
+    total: u64,
+    recipient: callvault_crypto::TenantRecipient,
+) -> Result<Sealed, LiveError> {
+    let wav = wav_of(f, reader, chunks, total)?;
+    let info = callvault_media::probe(&wav).map_err(|e| LiveError::BadFormat(e.to_string()))?;
+    let mut w = RecordingWriter::new(&[recipient], Vec::with_capacity(wav.len() + 4096))?;
+    w.write_all(&wav)
+        .map_err(callvault_crypto::CryptoError::Io)?;
+    let (header, payload) = w.finish()?;
+    Ok(Sealed {
+        info,
+        header,
+        payload,
+        size: wav.len() as u64,
+    })
+}
+
 impl LiveCalls {
     /// Assembles a `Finished` or `Incomplete` call into a recording. `Ok(None)` if another node
     /// stored it first.
-    pub async fn assemble(
+    pub(super) async fn assemble(
         &self,
         keys: &Keys,
+        cpu: &LowPriorityThread,
         call: &LiveCall,
     ) -> Result<Option<Recording>, LiveError> {
         let meta = &self.0.meta;
@@ -114,19 +169,20 @@ impl LiveCalls {
             .max(acked.highest().map_or(0, |h| h + 1));
         let gaps = acked.missing_below(total);
         let mut reader = JournalReader::new(call.id, identity);
-        let wav = wav_of(meta, &mut reader, call, total).await?;
-        let info = callvault_media::probe(&wav).map_err(|e| LiveError::BadFormat(e.to_string()))?;
+        reader.load(meta).await?;
+        let chunks = sealed_chunks(meta, &call.id).await?;
         let recipient = callvault_crypto::TenantRecipient::parse(
             &meta.get_key(&call.tenant, call.key_id).await?.recipient,
         )?;
-        let size = wav.len() as u64;
-        let (header, payload) = tokio::task::spawn_blocking(move || {
-            let mut w = RecordingWriter::new(&[recipient], Vec::with_capacity(wav.len() + 4096))?;
-            w.write_all(&wav)?;
-            w.finish()
-        })
-        .await
-        .map_err(|e| LiveError::Journal(e.to_string()))??;
+        let f = CallFormat::of(call)?;
+        let Sealed {
+            info,
+            header,
+            payload,
+            size,
+        } = cpu
+            .run(move || seal(f, &reader, &chunks, total, recipient))
+            .await??;
         // The class of the policy covering the call's queue now (it was admitted at open).
         let policies = meta.recording_policies(&call.tenant).await?;
         let retention_class = crate::lifecycle::policy::covering(&policies, call.queue.as_deref())

@@ -1,8 +1,9 @@
 //! Following a call in progress: a WAV stream of everything acknowledged so far, then each new
 //! chunk as it is acknowledged, until the call ends. The header announces the largest length
 //! RIFF allows (the usual convention for a stream whose end is unknown). A gap is waited for
-//! briefly (the chunk may be in flight out of order), then played as silence. If the call is
-//! assembled while it is followed, the rest comes from the stored recording.
+//! briefly (the chunk may be in flight out of order), then played as silence. A finished call
+//! not stored yet plays the same way; if the call is stored while it is played, the rest comes
+//! from the stored recording.
 
 use super::assemble::JournalReader;
 use super::{CallFormat, LiveError};
@@ -95,6 +96,11 @@ async fn run(
             continue;
         }
         if !open {
+            // The assembler may have stored the call and dropped its chunks meanwhile.
+            let now = st.meta.get_live_call(&call.tenant, &call.id).await?;
+            if now.state == LiveState::Stored {
+                return from_recording(st, identity, &now, header_len + sent, tx).await;
+            }
             let total = total.unwrap_or(next);
             if next < total {
                 let piece = vec![f.silence(); (total - next) as usize * frame];

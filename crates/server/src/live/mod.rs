@@ -6,19 +6,22 @@
 //! (formats, frame sizes, the sequence window, idempotence) and the journal: each chunk is sealed
 //! under this node's journal key for the call (public key only, `callvault_crypto::JournalKey`)
 //! and acknowledged only after the group-commit writer made it durable in the metadata store.
-//! Assembly into a standard recording (`assemble.rs`) and idle finalisation (`sweep.rs`) run in
-//! the background; assembly needs the tenant identity, so only full nodes do it.
+//! Assembly into a standard recording (`assemble.rs`, run by `assembler.rs`) and idle
+//! finalisation (`sweep.rs`) run in the background; assembly needs the tenant identity, so only
+//! full nodes do it.
 //!
 //! It must not: keep plaintext anywhere but in memory, acknowledge before the commit, or let a
 //! call be touched by another tenant (every lookup takes the tenant).
 
 mod acked;
 mod assemble;
+mod assembler;
 mod follow;
 mod sweep;
 mod writer;
 
 pub use acked::Acked;
+pub use assembler::start as start_assembler;
 pub use follow::follow;
 pub use sweep::start as start_sweeper;
 
@@ -244,6 +247,7 @@ struct Inner {
     writer: ChunkWriter,
     limits: LiveLimits,
     active: Mutex<HashMap<RecordingId, Arc<Mutex<Active>>>>,
+    assembly_due: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -268,6 +272,7 @@ impl LiveCalls {
             metrics,
             limits,
             active: Mutex::default(),
+            assembly_due: tokio::sync::Notify::new(),
         }))
     }
 
@@ -437,7 +442,8 @@ impl LiveCalls {
 
     /// Marks the call finished with `total` chunks (default: up to the newest acknowledged);
     /// chunks never received below it are gaps; `paused`, the intervals the protocol says were
-    /// silent on purpose, go into the outcome. Finishing a finished call changes nothing.
+    /// silent on purpose, go into the outcome. Finishing a finished call changes nothing. The
+    /// call is stored as a recording by a full node's assembler afterwards.
     pub async fn finish(
         &self,
         tenant: &TenantId,
@@ -445,10 +451,10 @@ impl LiveCalls {
         total: Option<u64>,
         paused: &[Paused],
         mut ev: Event,
-    ) -> Result<LiveCall, LiveError> {
+    ) -> Result<CallStatus, LiveError> {
         let st = self.status(tenant, id).await?;
         if st.call.state != LiveState::Open {
-            return Ok(st.call);
+            return Ok(st);
         }
         let have = st.acked.highest().map_or(0, |h| h + 1);
         let total = total.unwrap_or(have);
@@ -479,7 +485,11 @@ impl LiveCalls {
             )
             .await?;
         self.forget(id);
-        self.get(tenant, id).await
+        // Read before waking the assembler, so that the answer says `finished` however quick
+        // it is; the chunks acknowledged are final now.
+        let done = self.status(tenant, id).await?;
+        self.wake_assembler();
+        Ok(done)
     }
 
     async fn get(&self, tenant: &TenantId, id: &RecordingId) -> Result<LiveCall, LiveError> {
@@ -491,6 +501,16 @@ impl LiveCalls {
 
     fn forget(&self, id: &RecordingId) {
         lock(&self.0.active).remove(id);
+    }
+
+    /// Tells this node's assembler a call is waiting to be stored.
+    fn wake_assembler(&self) {
+        self.0.assembly_due.notify_one();
+    }
+
+    /// Returns once a call may be waiting to be stored (at once if one was since the last wait).
+    async fn assembly_due(&self) {
+        self.0.assembly_due.notified().await;
     }
 
     /// This node's state for the call, loading it from the journal (with a fresh journal key

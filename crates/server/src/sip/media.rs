@@ -15,7 +15,6 @@ use crate::live::{LiveCalls, Paused, PausedBy};
 use crate::state::AppState;
 use callvault_core::{RecordingId, TenantId};
 use callvault_sip::{rtp, sdp::Codec, srtp};
-use callvault_store::LiveState;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -204,22 +203,12 @@ pub fn start(
         if let Err(e) = st.audit.record(ended).await {
             tracing::error!(error = %e, call = %spec.id, "auditing the end of a SIPREC call failed");
         }
-        match live
+        // A full node's assembler stores the call soon after; it is safe in the journal meanwhile.
+        if let Err(e) = live
             .finish(&spec.tenant, &spec.id, None, &paused, spec.finish_event)
             .await
         {
-            // A full node assembles at once, as the HTTPS finish does; otherwise (or if this
-            // fails) the sweeper does, and the call is safe in the journal meanwhile.
-            Ok(call) => {
-                if let (Some(keys), LiveState::Finished) = (&st.keys, call.state)
-                    && let Err(e) = live.assemble(keys, &call).await
-                {
-                    tracing::error!(error = %e, call = %spec.id, "assembling a SIPREC call failed; the sweeper retries");
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, call = %spec.id, "finishing a SIPREC call failed")
-            }
+            tracing::error!(error = %e, call = %spec.id, "finishing a SIPREC call failed");
         }
         if let Some(reply) = reply {
             let _ = reply.send(());
