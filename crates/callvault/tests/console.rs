@@ -14,7 +14,7 @@ mod common;
 use callvault_media::{Codec, testgen};
 use common::*;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +22,11 @@ use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn e2e_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e"))
+/// Read at run time: a compiled-in path goes stale when a shared target directory is reused by
+/// a checkout elsewhere.
+fn e2e_dir() -> PathBuf {
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest"))
+        .join("tests/e2e")
 }
 
 /// `user:password:base32-secret`, as the scripts take an account.

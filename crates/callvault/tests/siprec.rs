@@ -190,7 +190,12 @@ async fn setup(s: &Server) -> (User, User) {
 
 /// Runs one SIPp call of `scenario` from `dir` (which holds the pcap) against `target`.
 fn sipp(dir: &Path, scenario: &str, transport: &str, target: &str, pause_ms: usize) {
-    let xml = format!("{}/tests/sipp/{scenario}", env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a compiled-in path goes stale when a shared target directory is reused
+    // by a checkout elsewhere.
+    let xml = format!(
+        "{}/tests/sipp/{scenario}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest")
+    );
     let port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

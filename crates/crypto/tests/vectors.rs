@@ -57,7 +57,9 @@ const LIVE_SEALED: &str = "01808182838485868788898a8b8c8d8e8f9091929394959697\
 f7609af3c13db1c48ed4abaf3df8f5d4d7e804d5303a890f8349c60f2db1a052f1cf96285f0dab7704d93f4d1a69c9e6cb";
 
 fn vector(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time: a compiled-in path goes stale when a shared target directory is reused
+    // by a checkout elsewhere.
+    let p = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest"))
         .join("tests/vectors")
         .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

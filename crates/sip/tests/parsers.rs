@@ -12,10 +12,18 @@ use callvault_sip::multipart;
 use callvault_sip::sdp::{Codec, Direction, Session, Transport};
 use callvault_sip::{ParseError, rtp};
 
+/// A sample's text, LF form. The package directory is read at run time: a compiled-in path
+/// goes stale when a shared target directory is reused by a checkout elsewhere.
+fn sample(name: &str) -> String {
+    let path = format!(
+        "{}/tests/samples/{name}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn load(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/samples/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    wire(&text)
+    wire(&sample(name))
 }
 
 /// LF → CRLF, and `AUTO` in the length header replaced by the body's byte count.
@@ -262,9 +270,7 @@ fn stream_framing_finds_each_message() {
 
 /// Applies `edit` to the RFC 7866 sample (in LF form, before `wire`).
 fn mutated(edit: impl Fn(&str) -> String) -> Vec<u8> {
-    let path = format!("{}/tests/samples/rfc7866.sip", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    wire(&edit(&text))
+    wire(&edit(&sample("rfc7866.sip")))
 }
 
 #[test]

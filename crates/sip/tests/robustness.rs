@@ -52,7 +52,12 @@ impl Rng {
 }
 
 fn exercise(target: &str, check: fn(&[u8])) {
-    let dir = format!("{}/../../fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a compiled-in path goes stale when a shared target directory is reused
+    // by a checkout elsewhere.
+    let dir = format!(
+        "{}/../../fuzz/corpus/{target}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest")
+    );
     let mut seeds = 0;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
