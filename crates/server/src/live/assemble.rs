@@ -118,7 +118,7 @@ async fn sealed_chunks(
 
 /// The recording file of a call, ready to store: what it is, its age header and payload, and
 /// its plaintext size.
-struct Sealed {
+struct EncryptedRecording {
     info: callvault_media::MediaInfo,
     header: callvault_crypto::Header,
     payload: Vec<u8>,
@@ -126,20 +126,20 @@ struct Sealed {
 }
 
 /// Decrypts, lays out and re-encrypts a call: all of assembly's CPU, on one thread.
-fn seal(
+fn decrypt_and_reencrypt(
     f: CallFormat,
     reader: &JournalReader,
     chunks: &[LiveChunk],
     total: u64,
     recipient: callvault_crypto::TenantRecipient,
-) -> Result<Sealed, LiveError> {
+) -> Result<EncryptedRecording, LiveError> {
     let wav = wav_of(f, reader, chunks, total)?;
     let info = callvault_media::probe(&wav).map_err(|e| LiveError::BadFormat(e.to_string()))?;
     let mut w = RecordingWriter::new(&[recipient], Vec::with_capacity(wav.len() + 4096))?;
     w.write_all(&wav)
         .map_err(callvault_crypto::CryptoError::Io)?;
     let (header, payload) = w.finish()?;
-    Ok(Sealed {
+    Ok(EncryptedRecording {
         info,
         header,
         payload,
@@ -175,13 +175,13 @@ impl LiveCalls {
             &meta.get_key(&call.tenant, call.key_id).await?.recipient,
         )?;
         let f = CallFormat::of(call)?;
-        let Sealed {
+        let EncryptedRecording {
             info,
             header,
             payload,
             size,
         } = cpu
-            .run(move || seal(f, &reader, &chunks, total, recipient))
+            .run(move || decrypt_and_reencrypt(f, &reader, &chunks, total, recipient))
             .await??;
         // The class of the policy covering the call's queue now (it was admitted at open).
         let policies = meta.recording_policies(&call.tenant).await?;

@@ -32,8 +32,8 @@ pub fn start(st: AppState) -> std::io::Result<()> {
     let cpu = LowPriorityThread::spawn("live-assembly")?;
     let every = super::sweep::period(st.live.limits());
     tokio::spawn(async move {
+        let Some(keys) = st.keys.as_ref() else { return };
         loop {
-            let Some(keys) = st.keys.as_ref() else { return };
             let pause = match pass(&st, keys, &cpu).await {
                 // A full batch means more may be waiting: go on at once.
                 Ok(Pass { failed: 0, full }) if full => continue,
