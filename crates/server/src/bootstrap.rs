@@ -180,18 +180,19 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
     })
 }
 
-/// Starts the periodic jobs: the posture check (every node), and on full nodes the checkpoint
-/// signer, the chain verifier and the retention job (each run by one node of the deployment, the
-/// lease holder).
-pub fn start_background(b: &Bootstrapped) {
+/// Starts the periodic jobs: the posture check and the live sweeper (every node), and on full
+/// nodes the live assembler, the checkpoint signer, the chain verifier and the retention job
+/// (each of the last three run by one node of the deployment, the lease holder). Fails only if
+/// the assembler's thread cannot be started: a full node that could not store live calls
+/// does not serve.
+pub fn start_background(b: &Bootstrapped) -> Result<(), BootError> {
     crate::posture::start_periodic(b.state.clone());
     if b.state.keys.is_some() {
         crate::lifecycle::retention::start_job(b.state.clone());
     }
     crate::live::start_sweeper(b.state.clone());
-    if let Err(e) = crate::live::start_assembler(b.state.clone()) {
-        tracing::error!(error = %e, "cannot start the live assembler; finished calls stay in the journal until a restart");
-    }
+    crate::live::start_assembler(b.state.clone())
+        .map_err(|e| BootError::Other(format!("cannot start the live assembler's thread: {e}")))?;
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(
@@ -207,4 +208,5 @@ pub fn start_background(b: &Bootstrapped) {
             Duration::from_secs(st.cfg.audit.verify_interval_secs),
         );
     }
+    Ok(())
 }

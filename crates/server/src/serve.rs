@@ -101,7 +101,7 @@ pub async fn serve(
     let sip = crate::sip::start(st.clone())
         .await
         .map_err(BootError::Other)?;
-    start_background(&b);
+    start_background(&b)?;
     tracing::info!(%addr, tls = tls.is_some(), ingest_only, ?sip, "callvault serving");
     ready(addr, tls.is_some(), &sip);
     loop {
