@@ -118,7 +118,8 @@ impl LowPriorityThread {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, super::LiveError> {
         let (tx, rx) = oneshot::channel();
-        let gone = || super::LiveError::Journal("the assembly thread stopped".into());
+        let gone =
+            || super::LiveError::Journal("the assembly job panicked or its thread stopped".into());
         self.jobs
             .send(Box::new(move || {
                 let _ = tx.send(f());
