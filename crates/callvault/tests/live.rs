@@ -297,6 +297,77 @@ async fn calls_ending_together_are_stored_behind_their_finishes_at_lower_priorit
     );
 }
 
+/// A call that cannot be stored (here: its journal key damaged in the database) stays
+/// `finished` in the journal with everything acknowledged, is counted and logged, and holds up
+/// no other call; once repaired, it is stored on a later attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_cannot_be_stored_waits_in_the_journal_and_holds_up_no_other() {
+    let s = Server::start();
+    let (token, nurse, admin) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let bad = r.open().await;
+    let mut sent = BTreeMap::new();
+    for seq in 0..3 {
+        let c = chunk(40, seq, FRAME);
+        r.put_ok(&bad, seq, c.clone()).await;
+        sent.insert(seq, c);
+    }
+    let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let wrapped: Vec<u8> = db
+        .query_row(
+            "SELECT wrapped FROM live_keys WHERE call = ?1",
+            [&bad],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let damage = |bytes: &[u8]| {
+        let n = db
+            .execute(
+                "UPDATE live_keys SET wrapped = ?1 WHERE call = ?2",
+                (bytes, &bad),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    };
+    damage(b"not an age file");
+    assert_eq!(r.finish(&bad, None).await["state"], "finished");
+    // Calls finished after it are stored (the assembler tried the damaged one first: it is
+    // older).
+    for n in 0..3u64 {
+        let id = r.open().await;
+        let c = chunk(41 + n, 0, FRAME);
+        r.put_ok(&id, 0, c.clone()).await;
+        r.finish_stored(&id, None).await;
+        let (audio, _) = played(&s, &nurse, &id).await;
+        assert!(audio == expected(&BTreeMap::from([(0, c)]), 1));
+    }
+    let st = r.status(&bad).await;
+    assert_eq!(st["state"], "finished", "{st}");
+    assert_eq!(st["acked_through"], 3, "{st}");
+    let metrics = body_text(admin.client.get(s.url("/metrics"))).await;
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("callvault_live_assembly_failures_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(failures >= 1, "{metrics}");
+    assert!(
+        s.log()
+            .lines()
+            .any(|l| l.contains("storing a live call failed") && l.contains(&bad)),
+        "{}",
+        s.log()
+    );
+    // Repaired, it is stored on a later attempt, whole.
+    damage(&wrapped);
+    r.wait_stored(&bad).await;
+    let (audio, live) = played(&s, &nurse, &bad).await;
+    assert_eq!(live["complete"], true);
+    assert!(audio == expected(&sent, 3));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
     let s = Server::start();

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub live_chunks: AtomicU64,
     /// Live calls assembled into recordings by this node.
     pub live_stored: AtomicU64,
+    /// Attempts by this node to store a live call that failed (the call stays in the journal).
+    pub live_assembly_failures: AtomicU64,
     /// How long each live group commit took to become durable: with the disk's flush, the
     /// floor of every chunk's acknowledgement.
     pub live_group_commit: Histogram,
@@ -145,6 +147,11 @@ impl Metrics {
                 "callvault_live_calls_stored_total",
                 "live calls assembled into recordings",
                 &self.live_stored,
+            ),
+            (
+                "callvault_live_assembly_failures_total",
+                "attempts to store a live call as a recording that failed (it stays in the journal and is retried)",
+                &self.live_assembly_failures,
             ),
             (
                 "callvault_sip_rtp_packets_total",

@@ -10,17 +10,24 @@
 //! It is woken by every finish and idle finalisation on this node and also looks on its own,
 //! at start and every sweep period, for calls finished elsewhere: on an ingest-only node, or
 //! before a crash. Storing is compare-and-set in the store, so several nodes may assemble at
-//! once.
+//! once. A call that fails is tried again after a pause of its own that doubles per failure
+//! (`Backoff`), so it neither blocks nor slows the calls behind it.
 
 use crate::state::{AppState, Keys};
+use callvault_core::RecordingId;
 use callvault_store::LiveState;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Calls taken per state and pass.
 const BATCH: u32 = 100;
-/// Pause before the next pass when something failed (e.g. the blob store briefly unavailable).
+/// Pause after a failed listing of waiting calls (e.g. the database briefly unavailable), and
+/// the first pause before a call whose assembly failed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
+/// Longest pause between attempts at a call that keeps failing (say, a chunk altered on disk).
+const MAX_RETRY: Duration = Duration::from_secs(300);
 /// How much lower than the server's the assembly thread's CPU priority is (nice levels).
 const NICER: i32 = 10;
 
@@ -33,18 +40,18 @@ pub fn start(st: AppState) -> std::io::Result<()> {
     let every = super::sweep::period(st.live.limits());
     tokio::spawn(async move {
         let Some(keys) = st.keys.as_ref() else { return };
+        let mut backoff = Backoff::default();
         loop {
-            let pause = match pass(&st, keys, &cpu).await {
-                // A full batch means more may be waiting: go on at once.
-                Ok(Pass { failed: 0, full }) if full => continue,
-                Ok(Pass { failed: 0, .. }) => every,
-                Ok(_) => {
-                    // Not woken meanwhile: a failing store must not be retried per finish.
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
+            let pause = match pass(&st, keys, &cpu, &mut backoff).await {
+                // A full batch of which some were tried means more may be waiting.
+                Ok(Pass { full: true, tried }) if tried > 0 => continue,
+                Ok(_) => backoff
+                    .next_due()
+                    .map_or(every, |due| due.saturating_duration_since(Instant::now()))
+                    .min(every),
                 Err(e) => {
-                    tracing::warn!(error = %e, "live assembly pass failed; retrying");
+                    // Not woken meanwhile: a store that cannot list calls is not asked per finish.
+                    tracing::warn!(error = %e, "listing live calls to store failed; retrying");
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
@@ -60,8 +67,8 @@ pub fn start(st: AppState) -> std::io::Result<()> {
 
 /// What one pass did.
 struct Pass {
-    /// Assemblies that failed; those calls stay in the journal for the next pass.
-    failed: usize,
+    /// Calls tried (stored or failed), not counting those waiting out a failure.
+    tried: usize,
     /// Some batch was full, so more calls may be waiting.
     full: bool,
 }
@@ -70,22 +77,73 @@ async fn pass(
     st: &AppState,
     keys: &Keys,
     cpu: &LowPriorityThread,
+    backoff: &mut Backoff,
 ) -> Result<Pass, super::LiveError> {
     let mut pass = Pass {
-        failed: 0,
+        tried: 0,
         full: false,
     };
+    let mut waiting = HashSet::new();
     for state in [LiveState::Finished, LiveState::Incomplete] {
-        let waiting = st.meta.live_calls_in_state(state, i64::MAX, BATCH).await?;
-        pass.full |= waiting.len() == BATCH as usize;
-        for call in waiting {
-            if let Err(e) = st.live.assemble(keys, cpu, &call).await {
-                pass.failed += 1;
-                tracing::error!(call = %call.id, error = %e, "assembling a live call failed; it stays in the journal");
+        let calls = st.meta.live_calls_in_state(state, i64::MAX, BATCH).await?;
+        pass.full |= calls.len() == BATCH as usize;
+        for call in calls {
+            waiting.insert(call.id);
+            if !backoff.due(&call.id) {
+                continue;
+            }
+            pass.tried += 1;
+            match st.live.assemble(keys, cpu, &call).await {
+                Ok(_) => backoff.forget(&call.id),
+                Err(e) => {
+                    st.metrics
+                        .live_assembly_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    let retry_in = backoff.failed(call.id);
+                    tracing::error!(call = %call.id, error = %e, retry_in_secs = retry_in.as_secs(), "storing a live call failed; it stays in the journal");
+                }
             }
         }
     }
+    if !pass.full {
+        // Calls stored elsewhere (or erased) meanwhile need no more attempts.
+        backoff.keep_only(&waiting);
+    }
     Ok(pass)
+}
+
+/// Calls whose assembly failed and when each may be tried again, its pause doubling per failure
+/// up to [`MAX_RETRY`]: one call that cannot be stored must not slow the storing of the rest.
+/// In memory only; a restart tries each once more.
+#[derive(Default)]
+struct Backoff(HashMap<RecordingId, (Instant, Duration)>);
+
+impl Backoff {
+    fn due(&self, id: &RecordingId) -> bool {
+        self.0.get(id).is_none_or(|(at, _)| *at <= Instant::now())
+    }
+
+    /// Records a failure; returns the pause before the next attempt.
+    fn failed(&mut self, id: RecordingId) -> Duration {
+        let pause = self
+            .0
+            .get(&id)
+            .map_or(RETRY, |(_, last)| (*last * 2).min(MAX_RETRY));
+        self.0.insert(id, (Instant::now() + pause, pause));
+        pause
+    }
+
+    fn forget(&mut self, id: &RecordingId) {
+        self.0.remove(id);
+    }
+
+    fn keep_only(&mut self, ids: &HashSet<RecordingId>) {
+        self.0.retain(|id, _| ids.contains(id));
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.0.values().map(|(at, _)| *at).min()
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
