@@ -29,11 +29,7 @@ async fn ingest_only_node_accepts_uploads_and_reads_nothing() {
     let live_rec = live::Recorder::new(&ingest, &rec);
     let live_id = live_rec.open().await;
     let mut sent = std::collections::BTreeMap::new();
-    for seq in 0..5 {
-        let c = live::chunk(8, seq, live::FRAME);
-        live_rec.put_ok(&live_id, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    live_rec.send(&live_id, 8, 0..5, &mut sent).await;
     assert_eq!(live_rec.finish(&live_id, None).await["state"], "finished");
     let c = ingest.client();
     for (method, path) in [

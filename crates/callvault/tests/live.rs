@@ -31,11 +31,7 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
     let r = Recorder::new(&s, &token);
     let id = r.open().await;
     let mut sent = BTreeMap::new();
-    for seq in 0..10 {
-        let c = chunk(1, seq, FRAME);
-        assert!(!r.put_ok(&id, seq, c.clone()).await);
-        sent.insert(seq, c);
-    }
+    r.send(&id, 1, 0..10, &mut sent).await;
     // The connection drops; a new one asks where to resume.
     let r = Recorder::new(&s, &token);
     let st = r.status(&id).await;
@@ -46,11 +42,8 @@ async fn interrupted_call_resumes_and_plays_back_sample_exact_with_the_gap_marke
     assert_eq!(st["missing"], json!([]));
     // Resume with 13 lost on the way, 15 before 14, a duplicate of 12 with other bytes, and
     // a short last chunk.
-    for seq in [10, 11, 12, 15, 14, 16, 17, 18] {
-        let c = chunk(1, seq, FRAME);
-        assert!(!r.put_ok(&id, seq, c.clone()).await, "seq {seq}");
-        sent.insert(seq, c);
-    }
+    r.send(&id, 1, [10, 11, 12, 15, 14, 16, 17, 18], &mut sent)
+        .await;
     assert!(
         r.put_ok(&id, 12, chunk(99, 12, FRAME)).await,
         "a duplicate is acknowledged as such"
@@ -177,11 +170,7 @@ async fn a_silent_recorder_is_finalised_as_incomplete() {
     let r = Recorder::new(&s, &token);
     let id = r.open().await;
     let mut sent = BTreeMap::new();
-    for seq in [0, 1, 3] {
-        let c = chunk(3, seq, FRAME);
-        r.put_ok(&id, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    r.send(&id, 3, [0, 1, 3], &mut sent).await;
     // Finalised as incomplete once idle, then stored.
     Recorder::new(&s, &token).wait_stored(&id).await;
     let (audio, live) = played(&s, &nurse, &id).await;
@@ -204,11 +193,7 @@ async fn a_listener_follows_a_call_in_progress() {
     let r = Recorder::new(&s, &token);
     let id = r.open().await;
     let mut sent = BTreeMap::new();
-    for seq in 0..5 {
-        let c = chunk(4, seq, FRAME);
-        r.put_ok(&id, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    r.send(&id, 4, 0..5, &mut sent).await;
     let url = nurse.grant(&s, &id).await;
     let resp = nurse.client.get(s.url(&url)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -219,11 +204,7 @@ async fn a_listener_follows_a_call_in_progress() {
     }
     assert_eq!(&got[WAV_HEADER..], &expected(&sent, 5)[..]);
     // The call goes on; the listener hears it as it is acknowledged.
-    for seq in 5..9 {
-        let c = chunk(4, seq, FRAME);
-        r.put_ok(&id, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    r.send(&id, 4, 5..9, &mut sent).await;
     while got.len() < WAV_HEADER + 9 * FRAME {
         got.extend_from_slice(&resp.chunk().await.unwrap().unwrap());
     }
@@ -252,11 +233,7 @@ async fn calls_ending_together_are_stored_behind_their_finishes_at_lower_priorit
     for n in 0..24u64 {
         let id = r.open().await;
         let mut sent = BTreeMap::new();
-        for seq in 0..3 {
-            let c = chunk(10 + n, seq, FRAME);
-            r.put_ok(&id, seq, c.clone()).await;
-            sent.insert(seq, c);
-        }
+        r.send(&id, 10 + n, 0..3, &mut sent).await;
         calls.push((id, sent));
     }
     let answers =
@@ -307,11 +284,7 @@ async fn a_call_that_cannot_be_stored_waits_in_the_journal_and_holds_up_no_other
     let r = Recorder::new(&s, &token);
     let bad = r.open().await;
     let mut sent = BTreeMap::new();
-    for seq in 0..3 {
-        let c = chunk(40, seq, FRAME);
-        r.put_ok(&bad, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    r.send(&bad, 40, 0..3, &mut sent).await;
     let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     let wrapped: Vec<u8> = db
@@ -336,11 +309,11 @@ async fn a_call_that_cannot_be_stored_waits_in_the_journal_and_holds_up_no_other
     // older).
     for n in 0..3u64 {
         let id = r.open().await;
-        let c = chunk(41 + n, 0, FRAME);
-        r.put_ok(&id, 0, c.clone()).await;
+        let mut sent = BTreeMap::new();
+        r.send(&id, 41 + n, [0], &mut sent).await;
         r.finish_stored(&id, None).await;
         let (audio, _) = played(&s, &nurse, &id).await;
-        assert!(audio == expected(&BTreeMap::from([(0, c)]), 1));
+        assert!(audio == expected(&sent, 1));
     }
     let st = r.status(&bad).await;
     assert_eq!(st["state"], "finished", "{st}");

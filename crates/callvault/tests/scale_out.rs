@@ -269,11 +269,7 @@ async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
     let on_a = Recorder::new(&a, &token);
     let id = on_a.open().await;
     let mut sent = BTreeMap::new();
-    for seq in 0..12 {
-        let c = chunk(7, seq, FRAME);
-        on_a.put_ok(&id, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    on_a.send(&id, 7, 0..12, &mut sent).await;
     drop(a.stop()); // SIGKILL: node A is gone
 
     let on_b = Recorder::new(&b, &token);
@@ -282,11 +278,7 @@ async fn a_live_call_resumes_on_another_node_after_the_first_dies() {
         st["acked_through"], 12,
         "B sees everything A acknowledged: {st}"
     );
-    for seq in 12..25 {
-        let c = chunk(7, seq, FRAME);
-        on_b.put_ok(&id, seq, c.clone()).await;
-        sent.insert(seq, c);
-    }
+    on_b.send(&id, 7, 12..25, &mut sent).await;
     on_b.finish_stored(&id, None).await;
     let (audio, live) = played(&b, &nurse, &id).await;
     assert_eq!(live["complete"], true);

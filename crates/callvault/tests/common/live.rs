@@ -86,6 +86,22 @@ impl<'a> Recorder<'a> {
         v["duplicate"].as_bool().unwrap()
     }
 
+    /// Sends call `n`'s chunks `seqs` (its deterministic audio, full frames), checks that each
+    /// is acknowledged as new, and adds them to `sent`.
+    pub async fn send(
+        &self,
+        id: &str,
+        n: u64,
+        seqs: impl IntoIterator<Item = u64>,
+        sent: &mut BTreeMap<u64, Vec<u8>>,
+    ) {
+        for seq in seqs {
+            let c = chunk(n, seq, FRAME);
+            assert!(!self.put_ok(id, seq, c.clone()).await, "chunk {seq} is new");
+            sent.insert(seq, c);
+        }
+    }
+
     pub async fn status(&self, id: &str) -> Value {
         ok_json(
             self.client
