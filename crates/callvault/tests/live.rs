@@ -150,13 +150,10 @@ async fn websocket_stream_takes_duplicates_and_out_of_order_chunks() {
         .filter(|l| l.starts_with("callvault_live_group_commit_seconds_bucket"))
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
         .collect();
-    let count = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("callvault_live_group_commit_seconds_count "))
-        .unwrap();
+    let count = metric(&metrics, "callvault_live_group_commit_seconds_count").unwrap();
     assert_eq!(buckets.len(), 11, "{metrics}");
     assert!(buckets.is_sorted(), "cumulative buckets: {metrics}");
-    assert_eq!(buckets.last().unwrap().to_string(), count);
+    assert_eq!(*buckets.last().unwrap(), count);
     assert!(buckets[10] >= 6, "six chunks stored: {metrics}");
 }
 
@@ -319,12 +316,7 @@ async fn a_call_that_cannot_be_stored_waits_in_the_journal_and_holds_up_no_other
     assert_eq!(st["state"], "finished", "{st}");
     assert_eq!(st["acked_through"], 3, "{st}");
     let metrics = body_text(admin.client.get(s.url("/metrics"))).await;
-    let failures: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("callvault_live_assembly_failures_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let failures = metric(&metrics, "callvault_live_assembly_failures_total").unwrap();
     assert!(failures >= 1, "{metrics}");
     assert!(
         s.log()

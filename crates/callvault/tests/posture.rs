@@ -9,9 +9,7 @@ use serde_json::Value;
 
 async fn medium_gauge(s: &Server, auditor: &str) -> Option<u64> {
     let text = body_text(s.client().get(s.url("/metrics")).bearer_auth(auditor)).await;
-    text.lines()
-        .find_map(|l| l.strip_prefix("callvault_posture_findings{severity=\"medium\"} "))
-        .map(|n| n.trim().parse().unwrap())
+    metric(&text, "callvault_posture_findings{severity=\"medium\"}")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -860,11 +860,6 @@ async fn srtp_over_sip_tls_is_recorded_exactly_and_forged_packets_never_reach_it
     // Let the packets land before hanging up (no sleep-to-synchronise: BYE flushes whatever
     // arrived, and the assertions below would show any packet missing).
     let monitor = s.token(&admin, "auditor", None).await;
-    let metric = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .map(|v| v.parse::<u64>().unwrap())
-    };
     let mut text = String::new();
     for _ in 0..400 {
         text = body_text(s.client().get(s.url("/metrics")).bearer_auth(&monitor)).await;

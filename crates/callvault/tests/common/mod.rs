@@ -509,6 +509,13 @@ pub async fn body_text(req: reqwest::RequestBuilder) -> String {
     req.send().await.unwrap().text().await.unwrap()
 }
 
+/// The value of the sample `name` (with its labels, if any) on a `/metrics` page.
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
 pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
     let got = resp.status().as_u16();
     let body = resp.text().await.unwrap();
