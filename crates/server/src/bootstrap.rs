@@ -187,12 +187,13 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
 /// does not serve.
 pub fn start_background(b: &Bootstrapped) -> Result<(), BootError> {
     crate::posture::start_periodic(b.state.clone());
+    crate::live::start_sweeper(b.state.clone());
     if b.state.keys.is_some() {
         crate::lifecycle::retention::start_job(b.state.clone());
+        crate::live::start_assembler(b.state.clone()).map_err(|e| {
+            BootError::Other(format!("cannot start the live assembler's thread: {e}"))
+        })?;
     }
-    crate::live::start_sweeper(b.state.clone());
-    crate::live::start_assembler(b.state.clone())
-        .map_err(|e| BootError::Other(format!("cannot start the live assembler's thread: {e}")))?;
     if let Some(sk) = &b.signing_key {
         let st = &b.state;
         st.audit.start_checkpointer(

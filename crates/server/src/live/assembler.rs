@@ -31,11 +31,8 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// How much lower than the server's the assembly thread's CPU priority is (nice levels).
 const NICER: i32 = 10;
 
-/// Starts the assembler; on a node without keys (ingest only) there is nothing to start.
+/// Starts the assembler on a full node (one with keys; on any other it stops at once).
 pub fn start(st: AppState) -> std::io::Result<()> {
-    if st.keys.is_none() {
-        return Ok(());
-    }
     let cpu = LowPriorityThread::spawn("live-assembly")?;
     let every = super::sweep::period(st.live.limits());
     tokio::spawn(async move {
