@@ -1,4 +1,5 @@
-//! The metadata store: one handle, one backend trait, one adapter per database.
+//! The metadata store: one handle, one backend trait made of one sealed trait per concern, one
+//! adapter per database.
 
 use crate::StoreError;
 use crate::model::*;
@@ -138,22 +139,29 @@ mod sealed {
 }
 pub(crate) use sealed::Sealed;
 
-/// Everything callvault asks of a metadata database. Implemented only inside this crate (the
-/// trait is sealed); every implementation passes `tests/conformance`.
-#[async_trait::async_trait]
-pub trait MetaBackend: Sealed + Send + Sync {
+/// Everything callvault asks of a metadata database: one sealed trait per concern, and this
+/// their union, which [`MetadataStore`] derefs to. Implemented only inside this crate; every
+/// implementation passes `tests/conformance`, one suite per concern.
+///
+/// Callers need none of these traits in scope: a method of a trait object's supertrait
+/// resolves like one of its own, so `store.get_user(..)` works on a `MetadataStore` as is.
+pub trait MetaBackend:
+    IdentityStore
+    + RecordingStore
+    + AuditStore
+    + LifecycleStore
+    + LiveStore
+    + CoordinationStore
+    + Sealed
+{
     /// Which backend this is, for logs and `doctor`.
     fn backend_name(&self) -> &'static str;
+}
 
-    // --- settings (small named values, e.g. the sealed audit signing key) ---
-    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Stores `value` unless the key already exists; returns the value now stored, so that
-    /// concurrent initialisers agree on one.
-    async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
-    /// Stores `value`, replacing what was there (for values that record the latest state, such
-    /// as when the audit chain was last verified).
-    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
-
+/// Who may sign in and what they hold: tenants and their keys, users (with their console
+/// language), sessions and API tokens.
+#[async_trait::async_trait]
+pub trait IdentityStore: Sealed + Send + Sync {
     // --- tenants and their keys ---
     /// Creates a tenant with its first (active) key in one transaction.
     async fn create_tenant(&self, tenant: &Tenant, first_key: &TenantKey)
@@ -173,6 +181,10 @@ pub trait MetaBackend: Sealed + Send + Sync {
     async fn list_users(&self, tenant: Option<&TenantId>) -> Result<Vec<User>, StoreError>;
     /// Replaces every mutable field of the user row.
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+    /// The person's chosen console language (`None` until they choose).
+    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError>;
+    /// `NotFound` for an unknown user.
+    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError>;
 
     // --- sessions ---
     async fn create_session(&self, s: &Session) -> Result<(), StoreError>;
@@ -186,8 +198,12 @@ pub trait MetaBackend: Sealed + Send + Sync {
     async fn get_token_by_hash(&self, hash: &[u8; 32]) -> Result<ApiToken, StoreError>;
     async fn list_tokens(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiToken>, StoreError>;
     async fn revoke_token(&self, id: &str, at: i64) -> Result<(), StoreError>;
+}
 
-    // --- recordings ---
+/// Stored recordings: their rows (age header included), the other parties of a call, search,
+/// waveform peaks, per-day counts, and the playback grants that open one recording.
+#[async_trait::async_trait]
+pub trait RecordingStore: Sealed + Send + Sync {
     /// Inserts one recording; `Conflict` if its id or blob is taken.
     async fn insert_recording(&self, r: &Recording) -> Result<(), StoreError> {
         self.insert_recordings(std::slice::from_ref(r)).await
@@ -222,12 +238,6 @@ pub trait MetaBackend: Sealed + Send + Sync {
         tenant: &TenantId,
         recording: &RecordingId,
     ) -> Result<Vec<Party>, StoreError>;
-
-    // --- the console ---
-    /// The person's chosen console language (`None` until they choose).
-    async fn user_language(&self, user: &UserId) -> Result<Option<String>, StoreError>;
-    /// `NotFound` for an unknown user.
-    async fn set_user_language(&self, user: &UserId, language: &str) -> Result<(), StoreError>;
     /// Stores a recording's waveform peaks, age-encrypted to its tenant (docs/FORMAT.md);
     /// replaces any earlier ones. Removed with the recording.
     async fn put_peaks(&self, recording: &RecordingId, peaks_enc: &[u8]) -> Result<(), StoreError>;
@@ -244,20 +254,13 @@ pub trait MetaBackend: Sealed + Send + Sync {
         tenant: Option<&TenantId>,
         since: i64,
     ) -> Result<Vec<DailyRecordings>, StoreError>;
-    /// Audit entries of `action` per UTC day and actor since `since` (unix seconds), oldest
-    /// day first; one tenant's or (with `None`) all.
-    async fn actions_per_day(
-        &self,
-        action: &str,
-        tenant: Option<&TenantId>,
-        since: i64,
-    ) -> Result<Vec<DailyActions>, StoreError>;
-
-    // --- playback grants ---
     async fn create_grant(&self, g: &Grant) -> Result<(), StoreError>;
     async fn get_grant(&self, hash: &[u8; 32]) -> Result<Grant, StoreError>;
+}
 
-    // --- audit chain ---
+/// The hash-chained audit record, its signed checkpoints, and the per-day counts read from it.
+#[async_trait::async_trait]
+pub trait AuditStore: Sealed + Send + Sync {
     /// Appends entries to the chain in one durable transaction, computing each hash from the
     /// stored head under the database's write lock, so concurrent writers still form one chain.
     async fn append_audit(&self, entries: Vec<Entry>) -> Result<Vec<StoredEntry>, StoreError>;
@@ -268,8 +271,21 @@ pub trait MetaBackend: Sealed + Send + Sync {
     async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>, StoreError>;
     async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError>;
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Audit entries of `action` per UTC day and actor since `since` (unix seconds), oldest
+    /// day first; one tenant's or (with `None`) all.
+    async fn actions_per_day(
+        &self,
+        action: &str,
+        tenant: Option<&TenantId>,
+        since: i64,
+    ) -> Result<Vec<DailyActions>, StoreError>;
+}
 
-    // --- lifecycle: recording policies, retention, legal holds, erasure ---
+/// What happens to recordings over time: recording policies, retention rules, legal holds,
+/// crypto-shredding erasure and its two-person requests, the caller-hash backfill, tenant
+/// statistics.
+#[async_trait::async_trait]
+pub trait LifecycleStore: Sealed + Send + Sync {
     /// Creates or replaces the policy of `(p.tenant, p.queue)`.
     async fn put_recording_policy(&self, p: &RecordingPolicy) -> Result<(), StoreError>;
     /// The tenant's policies, default (`queue = ""`) first, then by queue.
@@ -361,8 +377,12 @@ pub trait MetaBackend: Sealed + Send + Sync {
         since: i64,
         now: i64,
     ) -> Result<TenantStats, StoreError>;
+}
 
-    // --- live calls: the encrypted journal of calls in progress ---
+/// Calls in progress: the call rows, their journal keys and the encrypted chunk journal, until a
+/// call is stored as a recording.
+#[async_trait::async_trait]
+pub trait LiveStore: Sealed + Send + Sync {
     /// Creates a live call (state `Open`) with its first journal key, in one transaction.
     async fn create_live_call(&self, call: &LiveCall, key: &LiveKey) -> Result<(), StoreError>;
     /// The call if it exists and belongs to `tenant`, else `NotFound`.
@@ -417,8 +437,19 @@ pub trait MetaBackend: Sealed + Send + Sync {
     /// call, marks the call `Stored` with its `gaps`, and deletes its chunks and keys.
     /// `Conflict` if the call is not waiting to be stored (another node stored it first).
     async fn store_live_call(&self, rec: &Recording, gaps: &str) -> Result<(), StoreError>;
+}
 
-    // --- leases ---
+/// What the nodes of a deployment share besides data: small named settings (the sealed audit
+/// signing key, when the chain was last verified) and leases on deployment-wide jobs.
+#[async_trait::async_trait]
+pub trait CoordinationStore: Sealed + Send + Sync {
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` unless the key already exists; returns the value now stored, so that
+    /// concurrent initialisers agree on one.
+    async fn put_setting_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Stores `value`, replacing what was there (for values that record the latest state, such
+    /// as when the audit chain was last verified).
+    async fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Takes or renews the lease `name` for `holder` until `now + ttl_secs`. True if `holder`
     /// now holds it; false while another holder's lease is unexpired. Deployment-wide jobs run
     /// only on the node holding their lease, and move when the holder stops renewing.
