@@ -1,4 +1,4 @@
-//! The metadata conformance suite against the PostgreSQL adapter, plus what only a shared
+//! The metadata conformance suites against the PostgreSQL adapter, plus what only a shared
 //! database promises: data survives reopening, a newer schema is refused, and two nodes
 //! appending at once still form one audit chain. Each test gets a fresh database on a
 //! throwaway cluster (see `pg/mod.rs`).
@@ -37,13 +37,22 @@ fn entry(actor: &str, action: &str) -> Entry {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_metadata_conformance() {
+/// A store on a fresh database, and the database that must outlive it.
+async fn fresh_store() -> (MetadataStore, pg::Db) {
     let db = pg::fresh_db().await;
     let store = open(&db).await;
     assert_eq!(store.backend_name(), "postgres");
-    conformance::metadata_suite(store).await;
+    (store, db)
 }
+
+conformance::metadata_conformance!(fresh_store;
+    postgres_identity_conformance => identity,
+    postgres_recordings_conformance => recordings,
+    postgres_audit_conformance => audit,
+    postgres_lifecycle_conformance => lifecycle,
+    postgres_live_conformance => live,
+    postgres_coordination_conformance => coordination,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reopen_keeps_data() {

@@ -56,7 +56,7 @@ async fn s3_blob_conformance_on_garage() {
     // With a key prefix, in the cluster's bucket.
     let prefixed = open(&g, 0, &g.bucket, Some("calls/region-a")).await;
     assert_eq!(prefixed.backend_name(), "s3");
-    conformance::blob_suite(prefixed.clone()).await;
+    conformance::blob::suite(prefixed.clone()).await;
 
     // At the root of a fresh bucket that also holds another store's blob under a prefix: that
     // key is not a blob of the root store (foreign keys are skipped, not listed).
@@ -64,7 +64,7 @@ async fn s3_blob_conformance_on_garage() {
     let other = open(&g, 1, "callvault-root", Some("elsewhere")).await;
     other.put(&BlobName::random(), vec![1, 2, 3]).await.unwrap();
     let root = open(&g, 0, "callvault-root", None).await;
-    conformance::blob_suite(root).await;
+    conformance::blob::suite(root).await;
     assert_eq!(
         other.list().await.unwrap().len(),
         1,

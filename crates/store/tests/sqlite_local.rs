@@ -37,20 +37,29 @@ async fn open_blobs(dir: &TempDir) -> BlobStore {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_metadata_conformance() {
+/// A fresh SQLite store, and the directory that must outlive it.
+async fn fresh_meta() -> (MetadataStore, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_meta(&dir).await;
     assert_eq!(store.backend_name(), "sqlite");
-    conformance::metadata_suite(store).await;
+    (store, dir)
 }
+
+conformance::metadata_conformance!(fresh_meta;
+    sqlite_identity_conformance => identity,
+    sqlite_recordings_conformance => recordings,
+    sqlite_audit_conformance => audit,
+    sqlite_lifecycle_conformance => lifecycle,
+    sqlite_live_conformance => live,
+    sqlite_coordination_conformance => coordination,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn local_blob_conformance() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_blobs(&dir).await;
     assert_eq!(store.backend_name(), "local");
-    conformance::blob_suite(store).await;
+    conformance::blob::suite(store).await;
 }
 
 fn entry(action: &str) -> Entry {

@@ -3,12 +3,15 @@
 
 use super::*;
 use callvault_store::{
-    ErasureCause, ErasureRequest, HoldScope, LegalHold, RecordingPolicy, RetentionRule, RuleScope,
+    ErasureCause, ErasureRequest, Grant, HoldScope, LegalHold, RecordingPolicy, RetentionRule,
+    RuleScope,
 };
+use std::collections::BTreeSet;
 
 const DAY: i64 = 86_400;
 
-pub(super) async fn suite(store: &MetadataStore) {
+/// Everything an adapter must do for `LifecycleStore`.
+pub async fn suite(store: MetadataStore) {
     check!(store, policies_upsert_and_list);
     check!(store, retention_rules_upsert_and_list);
     check!(store, expiry_longest_rule_wins_and_unruled_are_kept);
