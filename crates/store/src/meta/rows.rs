@@ -69,6 +69,38 @@ pub(super) trait Cells {
     fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
+/// Implements [`Cells`] for a driver's row type `$row` whose generic getter `$get` reads a
+/// column as any type and whose errors `$map_err` turns into a `StoreError`: the seven getters
+/// differ only in the type they ask for.
+macro_rules! impl_cells {
+    ($row:ty, $get:ident, $map_err:path) => {
+        impl $crate::meta::rows::Cells for $row {
+            fn text(&self, i: usize) -> Result<String, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+            fn int(&self, i: usize) -> Result<i64, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+            fn opt_int(&self, i: usize) -> Result<Option<i64>, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+            fn flag(&self, i: usize) -> Result<bool, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+            fn bytes(&self, i: usize) -> Result<Vec<u8>, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+            fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, $crate::StoreError> {
+                self.$get(i).map_err($map_err)
+            }
+        }
+    };
+}
+pub(super) use impl_cells;
+
 fn corrupt(what: &str, e: impl Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }

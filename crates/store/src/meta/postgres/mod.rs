@@ -12,7 +12,7 @@
 //! SQL. This file holds the pool, migrations and what every concern uses; each concern's
 //! methods are in the module named after it.
 
-use super::rows::Cells;
+use super::rows::{Cells, impl_cells};
 use super::{MetaBackend, Sealed};
 use crate::StoreError;
 use deadpool_postgres::{
@@ -90,29 +90,7 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     out
 }
 
-impl Cells for Row {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-    fn flag(&self, i: usize) -> Result<bool, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        self.try_get(i).map_err(map_err)
-    }
-}
+impl_cells!(Row, try_get, map_err);
 
 /// Starts a READ COMMITTED transaction whatever the server's default isolation is:
 /// `append_audit` relies on each statement seeing everything committed before it began, in

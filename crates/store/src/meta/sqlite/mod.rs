@@ -8,7 +8,7 @@
 //! This file holds the connections and what every concern uses; each concern's methods are in
 //! the module named after it.
 
-use super::rows::Cells;
+use super::rows::{Cells, impl_cells};
 use super::segment_journal::SegmentJournal;
 use super::{MetaBackend, Sealed};
 use crate::StoreError;
@@ -221,29 +221,7 @@ fn migrate(c: &mut Connection) -> Result<(), StoreError> {
 
 // ---- row conversions: the shared readers in `rows` over rusqlite's row type -------------
 
-impl Cells for Row<'_> {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-    fn flag(&self, i: usize) -> Result<bool, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(i).map_err(map_err)
-    }
-}
+impl_cells!(Row<'_>, get, map_err);
 
 /// Adapts a `rows` reader to the closure rusqlite wants. The `StoreError` travels boxed inside
 /// rusqlite's error and [`map_err`] unboxes it, so a malformed row still reads as `Corrupt`.
