@@ -11,6 +11,8 @@ pub async fn suite(store: MetadataStore) {
     check!(store, lease_concurrent_takers_get_one_winner);
 }
 
+// ---- leases --------------------------------------------------------------------------------
+
 async fn lease_is_exclusive_renewable_and_expires(s: MetadataStore) {
     let name = uniq("job");
     assert!(s.try_lease(&name, "node-a", 1000, 30).await.unwrap());
@@ -60,6 +62,8 @@ async fn lease_concurrent_takers_get_one_winner(s: MetadataStore) {
     }
     assert_eq!(winners, 1);
 }
+
+// ---- settings ------------------------------------------------------------------------------
 
 async fn settings_missing_is_none(s: MetadataStore) {
     assert_eq!(s.get_setting(&uniq("missing")).await.unwrap(), None);

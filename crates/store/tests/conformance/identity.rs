@@ -34,36 +34,7 @@ pub async fn suite(store: MetadataStore) {
     check!(store, token_duplicate_is_conflict);
 }
 
-// ---- sessions --------------------------------------------------------------------------
-
-fn session(user: &UserId) -> Session {
-    Session {
-        hash: h32(),
-        user_id: *user,
-        stage: SessionStage::PasswordChange,
-        pending_totp_sealed: None,
-        created_at: 1_700_000_200,
-        last_seen: 1_700_000_200,
-    }
-}
-
-// ---- API tokens ------------------------------------------------------------------------
-
-fn token(tenant: Option<&TenantId>, created_at: i64) -> ApiToken {
-    ApiToken {
-        id: uniq("tok"),
-        hash: h32(),
-        name: uniq("name"),
-        tenant: tenant.cloned(),
-        role: Role::Recorder,
-        created_by: "user:admin".into(),
-        created_at,
-        expires_at: created_at + 86_400,
-        revoked_at: None,
-    }
-}
-
-// ---- tenants and keys ------------------------------------------------------------------
+// ---- tenants -------------------------------------------------------------------------------
 
 async fn tenant_create_and_get(s: MetadataStore) {
     let id = TenantId::parse(&uniq("create")).unwrap();
@@ -206,7 +177,7 @@ async fn tenant_keys_are_per_tenant(s: MetadataStore) {
     expect_not_found(s.get_key(&b, 2).await, "b has no key 2");
 }
 
-// ---- users -----------------------------------------------------------------------------
+// ---- users ---------------------------------------------------------------------------------
 
 async fn user_create_and_get(s: MetadataStore) {
     let t = new_tenant(&s, "users").await;
@@ -361,6 +332,19 @@ async fn user_update_unknown_is_not_found(s: MetadataStore) {
     expect_not_found(s.get_user(&ghost.id).await, "update must not create");
 }
 
+// ---- sessions ------------------------------------------------------------------------------
+
+fn session(user: &UserId) -> Session {
+    Session {
+        hash: h32(),
+        user_id: *user,
+        stage: SessionStage::PasswordChange,
+        pending_totp_sealed: None,
+        created_at: 1_700_000_200,
+        last_seen: 1_700_000_200,
+    }
+}
+
 async fn session_create_get_update_delete(s: MetadataStore) {
     let u = new_user(&s, None, "sess").await;
     let sess = session(&u.id);
@@ -426,6 +410,22 @@ async fn session_delete_user_sessions_only_that_user(s: MetadataStore) {
         "b's session survives"
     );
     s.delete_user_sessions(&a.id).await.unwrap(); // nothing left: still fine
+}
+
+// ---- tokens --------------------------------------------------------------------------------
+
+fn token(tenant: Option<&TenantId>, created_at: i64) -> ApiToken {
+    ApiToken {
+        id: uniq("tok"),
+        hash: h32(),
+        name: uniq("name"),
+        tenant: tenant.cloned(),
+        role: Role::Recorder,
+        created_by: "user:admin".into(),
+        created_at,
+        expires_at: created_at + 86_400,
+        revoked_at: None,
+    }
 }
 
 async fn token_create_get_list(s: MetadataStore) {

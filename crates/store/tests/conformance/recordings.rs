@@ -561,7 +561,7 @@ async fn recordings_per_day_by_ingest_day(s: MetadataStore) {
     assert_eq!(all.iter().find(|d| d.day == day).unwrap().calls, 3);
 }
 
-// ---- grants ----------------------------------------------------------------------------
+// ---- grants --------------------------------------------------------------------------------
 
 async fn grant_create_and_get(s: MetadataStore) {
     let t = new_tenant(&s, "grant").await;
@@ -612,8 +612,6 @@ async fn grant_duplicate_is_conflict(s: MetadataStore) {
     expect_conflict(s.create_grant(&other).await, "duplicate grant hash");
     assert_eq!(s.get_grant(&g.hash).await.unwrap(), g, "grant unchanged");
 }
-
-// ---- parties ---------------------------------------------------------------------------
 
 async fn parties_find_their_recordings_and_go_with_them(s: MetadataStore) {
     let a = new_tenant(&s, "parties-a").await;
