@@ -79,7 +79,9 @@ struct Recipient {
     caller: Option<E164>,
 }
 
-pub struct Recorder {
+/// The session recording server (SRS, RFC 7866's name for the SIPREC recorder): every
+/// transport hands it the requests it reads and sends back what it answers.
+pub struct Srs {
     st: AppState,
     advertise: IpAddr,
     ports: Ports,
@@ -90,7 +92,7 @@ pub struct Recorder {
     in_progress: Mutex<HashSet<String>>,
     /// The UDP listener's socket, for what we send unasked: 200 retransmissions and BYE.
     udp: OnceLock<Arc<UdpSocket>>,
-    me: Weak<Recorder>,
+    me: Weak<Srs>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -126,7 +128,7 @@ impl Reject {
     }
 }
 
-impl Recorder {
+impl Srs {
     pub fn new(st: AppState) -> Result<Arc<Self>, String> {
         let cfg = &st.cfg.sip;
         let advertise = cfg
@@ -150,7 +152,7 @@ impl Recorder {
         }))
     }
 
-    /// Lets the recorder send on the UDP listener's socket (200 retransmissions, BYE).
+    /// Lets the SRS send on the UDP listener's socket (200 retransmissions, BYE).
     pub fn attach_udp(&self, socket: Arc<UdpSocket>) {
         let _ = self.udp.set(socket);
     }
