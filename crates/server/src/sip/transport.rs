@@ -123,10 +123,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         match frame_len(&buf) {
             Ok(len) => {
                 let message: Vec<u8> = buf.drain(..len).collect();
-                for reply in srs
-                    .handle(&message, peer, transport, cert.as_ref())
-                    .await
-                {
+                for reply in srs.handle(&message, peer, transport, cert.as_ref()).await {
                     if stream.write_all(&reply).await.is_err() {
                         return;
                     }
