@@ -1,8 +1,7 @@
 //! RTP for one recorded call: one task per call reads the call's stream sockets itself (socket
-//! → peer check → SRTP check → parse) and feeds the mixer, which places each packet by its RTP
-//! timestamp on the call's timeline, fills what never arrived with silence, and hands 200 ms
-//! stereo frames (caller left) to [`LiveCalls::append`] once they are older than the jitter
-//! allowance.
+//! → peer check → SRTP check) and feeds the call's [`Mixer`] (`callvault_sip::mixer`, which
+//! places each packet by its RTP timestamp on the call's timeline and fills what never arrived
+//! with silence), and hands its 200 ms stereo frames (caller left) to [`LiveCalls::append`].
 //!
 //! The task is the only owner of the call's audio state, so no locks: signalling talks to it
 //! through [`Control`] messages (pause, resume, finish). Plaintext lives only in its buffers.
@@ -14,35 +13,18 @@ use crate::audit_log::Event;
 use crate::live::{LiveCalls, Paused, PausedBy};
 use crate::state::AppState;
 use callvault_core::{RecordingId, TenantId};
-use callvault_sip::{rtp, sdp::Codec, srtp};
+use callvault_sip::mixer::{Mixer, PER_MS, SampleFormat};
+use callvault_sip::{sdp::Codec, srtp};
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use std::time::Instant;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-
-/// 8 kHz G.711: samples per millisecond.
-const PER_MS: i64 = 8;
-/// One live chunk: 200 ms.
-const FRAME: i64 = 200 * PER_MS;
-/// A frame is stored once it is this old by the wall clock (so a stream starting a little after
-/// the other still gets its first packets in) and every sending stream has written `MARGIN`
-/// past its end (so a packet or two reordered across the boundary still lands)…
-const MIN_WAIT: i64 = 300 * PER_MS;
-const MARGIN: i64 = 40 * PER_MS;
-/// …or, for a stream that stalls or stopped, once the frame is this old by the wall clock:
-/// how late a packet may arrive and still be placed.
-const MAX_WAIT: i64 = 2_000 * PER_MS;
-/// A packet further than this from where its stream is expected re-anchors the stream (an
-/// SRC that restarted its timestamps); otherwise one bad timestamp could stretch the call.
-const MAX_JUMP: i64 = 10_000 * PER_MS;
-/// A stream whose first packet comes within this of the other's starts at the same sample.
-const ALIGN: i64 = 160;
 
 /// Counters shared by every call, for `/metrics`.
 #[derive(Default)]
@@ -113,12 +95,13 @@ impl Codec16 {
             Self::Pcm16 => "pcm16",
         }
     }
+}
 
+impl SampleFormat for Codec16 {
     fn width(self) -> usize {
         if self == Self::Pcm16 { 2 } else { 1 }
     }
 
-    /// Every byte of a silent sample (the same for both bytes of a 16-bit one).
     fn silence(self) -> u8 {
         match self {
             Self::G711(Codec::Pcmu) => 0xFF,
@@ -127,9 +110,7 @@ impl Codec16 {
         }
     }
 
-    /// Writes `payload` (in `from`) into `out` (exactly its size in this format). G.711 output
-    /// is only chosen when the streams agree with it, so that case is a copy; this runs for
-    /// every packet, hence no per-sample copies of runtime width.
+    /// G.711 output is only chosen when the streams agree with it, so that case is a copy.
     fn convert(self, from: Codec, payload: &[u8], out: &mut [u8]) {
         match self {
             Self::G711(_) => out.copy_from_slice(payload),
@@ -320,241 +301,8 @@ impl Receivers {
     }
 }
 
-/// Per-stream placement state.
-struct Track {
-    payload_type: u8,
-    codec: Codec,
-    paused: bool,
-    /// (SSRC, RTP timestamp of the anchor packet, its sample position on the call timeline).
-    anchor: Option<(u32, u32, i64)>,
-    /// Sequence accounting for loss (RFC 3550 A.3): first and highest extended sequence.
-    first_seq: Option<u64>,
-    highest_seq: u64,
-    received: u64,
-    /// Timeline position just past the last sample written.
-    end: i64,
-}
-
-struct Mixer {
-    tracks: Vec<Track>,
-    output: Codec16,
-    /// Timeline sample index of `buffers[_][0]`.
-    base: i64,
-    /// One buffer per output channel (at most two), in output-format bytes.
-    buffers: [Vec<u8>; 2],
-    /// The instant of timeline sample 0: the first packet of any stream.
-    start: Option<Instant>,
-    seq: u64,
-    late: u64,
-    pauses: Vec<(i64, Option<i64>)>,
-}
-
-impl Mixer {
-    fn new(codecs: Vec<(u8, Codec)>, output: Codec16) -> Self {
-        Self {
-            tracks: codecs
-                .into_iter()
-                .map(|(payload_type, codec)| Track {
-                    payload_type,
-                    codec,
-                    paused: false,
-                    anchor: None,
-                    first_seq: None,
-                    highest_seq: 0,
-                    received: 0,
-                    end: 0,
-                })
-                .collect(),
-            output,
-            base: 0,
-            buffers: [Vec::new(), Vec::new()],
-            start: None,
-            seq: 0,
-            late: 0,
-            pauses: Vec::new(),
-        }
-    }
-
-    fn now(&self, at: Instant) -> i64 {
-        self.start.map_or(0, |s| {
-            at.saturating_duration_since(s).as_millis() as i64 * PER_MS
-        })
-    }
-
-    fn place(&mut self, channel: usize, bytes: &[u8], at: Instant) {
-        let Ok(packet) = rtp::parse(bytes) else {
-            return;
-        };
-        let h = packet.header;
-        self.start.get_or_insert(at);
-        let now = self.now(at);
-        let Some(track) = self.tracks.get_mut(channel) else {
-            return;
-        };
-        if track.paused {
-            return;
-        }
-        // Telephone events and unknown payloads are not audio; comfort noise is silence,
-        // which the buffer already holds.
-        if h.payload_type != track.payload_type {
-            return;
-        }
-        let ext = extend_seq(track.first_seq.map(|_| track.highest_seq), h.sequence);
-        if track.first_seq.is_none() {
-            track.first_seq = Some(ext);
-        }
-        track.highest_seq = track.highest_seq.max(ext);
-        track.received += 1;
-        let pos = match track.anchor {
-            Some((ssrc, ts, at_pos)) if ssrc == h.ssrc => {
-                let pos = at_pos + i64::from(h.timestamp.wrapping_sub(ts) as i32);
-                if (pos - now).abs() > MAX_JUMP {
-                    None
-                } else {
-                    Some(pos)
-                }
-            }
-            _ => None,
-        };
-        let pos = pos.unwrap_or_else(|| {
-            // New stream, new SSRC, or a timestamp jump: start here, aligned to a packet
-            // boundary so that streams starting together stay sample-aligned, and never before
-            // what this stream already wrote.
-            let aligned = (now + ALIGN / 2) / ALIGN * ALIGN;
-            let pos = aligned.max(track.end);
-            track.anchor = Some((h.ssrc, h.timestamp, pos));
-            track.first_seq = Some(ext);
-            pos
-        });
-        if channel >= 2 {
-            return;
-        }
-        if pos < self.base {
-            self.late += 1;
-            return;
-        }
-        let codec = track.codec;
-        let output = self.output;
-        let width = output.width();
-        let buf = &mut self.buffers[channel];
-        let offset = (pos - self.base) as usize * width;
-        let needed = offset + packet.payload.len() * width;
-        if buf.len() < needed {
-            buf.resize(needed, output.silence());
-        }
-        output.convert(codec, packet.payload, &mut buf[offset..needed]);
-        track.end = track.end.max(pos + packet.payload.len() as i64);
-    }
-
-    /// The next interleaved frame if its time has passed (or `all`, at the end of the call).
-    fn take_frame(&mut self, now: i64, all: bool) -> Option<Vec<u8>> {
-        let end = self.tracks.iter().map(|t| t.end).max().unwrap_or(0);
-        let frame_end = self.base + FRAME;
-        let len = if all {
-            (end - self.base).clamp(0, FRAME)
-        } else if self.start.is_some()
-            && (frame_end + MAX_WAIT <= now
-                || (frame_end + MIN_WAIT <= now && self.all_past(frame_end + MARGIN)))
-        {
-            FRAME
-        } else {
-            0
-        };
-        if len <= 0 {
-            return None;
-        }
-        let width = self.output.width();
-        let silence = self.output.silence();
-        let mut out = Vec::with_capacity(len as usize * width * 2);
-        for i in 0..len as usize {
-            for buf in &self.buffers {
-                for at in i * width..(i + 1) * width {
-                    out.push(buf.get(at).copied().unwrap_or(silence));
-                }
-            }
-        }
-        for buf in &mut self.buffers {
-            buf.drain(..(len as usize * width).min(buf.len()));
-        }
-        self.base += len;
-        Some(out)
-    }
-
-    /// Whether every stream that is sending has written up to `pos`.
-    fn all_past(&self, pos: i64) -> bool {
-        let mut sending = self
-            .tracks
-            .iter()
-            .take(2)
-            .filter(|t| t.anchor.is_some() && !t.paused)
-            .peekable();
-        sending.peek().is_some() && sending.all(|t| t.end >= pos)
-    }
-
-    fn lost(&self) -> u64 {
-        self.tracks
-            .iter()
-            .filter_map(|t| {
-                let first = t.first_seq?;
-                Some((t.highest_seq + 1 - first).saturating_sub(t.received))
-            })
-            .sum()
-    }
-
-    fn all_paused(&self) -> bool {
-        self.tracks.iter().all(|t| t.paused)
-    }
-
-    /// The intervals in which the SRC had paused a stream (closed at `end` if still open), for
-    /// the recording's outcome.
-    fn paused(&self, end: i64) -> Vec<Paused> {
-        let ms = |s: i64| u64::try_from(s / PER_MS).unwrap_or(0);
-        self.pauses
-            .iter()
-            .map(|&(from, to)| Paused {
-                offset_ms: ms(from),
-                length_ms: ms(to.unwrap_or(end) - from),
-                by: PausedBy::Src,
-            })
-            .collect()
-    }
-
-    fn pause(&mut self, channel: usize, paused: bool, now: i64) {
-        if let Some(t) = self.tracks.get_mut(channel) {
-            if t.paused == paused {
-                return;
-            }
-            t.paused = paused;
-            // The next packet after a resume re-anchors: the SRC's timestamps kept running.
-            t.anchor = None;
-        }
-        match (paused, self.pauses.last_mut()) {
-            (true, Some((_, None))) => {}
-            (true, _) => self.pauses.push((now, None)),
-            (false, Some((_, end @ None))) if !self.tracks.iter().any(|t| t.paused) => {
-                *end = Some(now);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// RFC 3550 A.1: the extended sequence number closest to the highest seen.
-fn extend_seq(highest: Option<u64>, seq: u16) -> u64 {
-    let Some(highest) = highest else {
-        return u64::from(seq) + (1 << 16);
-    };
-    let cycles = highest & !0xFFFF;
-    let candidates = [cycles.saturating_sub(1 << 16), cycles, cycles + (1 << 16)];
-    candidates
-        .into_iter()
-        .map(|c| c | u64::from(seq))
-        .min_by_key(|c| c.abs_diff(highest))
-        .unwrap_or(u64::from(seq))
-}
-
 async fn run(
-    mut mixer: Mixer,
+    mut mixer: Mixer<Codec16>,
     mut inputs: Inputs,
     live: &LiveCalls,
     tenant: &TenantId,
@@ -568,6 +316,8 @@ async fn run(
 ) {
     let mut last_packet = Instant::now();
     let mut append_failed = None;
+    // The live chunk sequence: one chunk per frame.
+    let mut seq = 0;
     let (reply, reason) = loop {
         let input = inputs.next().await;
         let now = Instant::now();
@@ -597,136 +347,64 @@ async fn run(
             break (None, "rtp_timeout");
         }
         while let Some(frame) = mixer.take_frame(mixer.now(now), false) {
-            if let Err(e) = live.append(tenant, id, mixer.seq, &frame).await {
+            if let Err(e) = live.append(tenant, id, seq, &frame).await {
                 append_failed = Some(e.to_string());
             }
-            mixer.seq += 1;
+            seq += 1;
         }
     };
     let now = mixer.now(Instant::now());
-    if let Some((_, end @ None)) = mixer.pauses.last_mut() {
-        *end = Some(now);
-    }
+    mixer.end_pauses(now);
     while let Some(frame) = mixer.take_frame(now, true) {
-        if let Err(e) = live.append(tenant, id, mixer.seq, &frame).await {
+        if let Err(e) = live.append(tenant, id, seq, &frame).await {
             append_failed = Some(e.to_string());
         }
-        mixer.seq += 1;
+        seq += 1;
     }
     let lost = mixer.lost();
     counters.lost_packets.fetch_add(lost, Ordering::Relaxed);
     counters
         .late_packets
-        .fetch_add(mixer.late, Ordering::Relaxed);
+        .fetch_add(mixer.late(), Ordering::Relaxed);
     let ms = |s: i64| s / PER_MS;
     let details = serde_json::json!({
         "protocol": "siprec",
         "ended_by": reason,
         "lost_packets": lost,
-        "late_packets": mixer.late,
-        "paused_by_src_ms": mixer.pauses.iter().map(|(a, b)| [ms(*a), ms(b.unwrap_or(now))]).collect::<Vec<_>>(),
+        "late_packets": mixer.late(),
+        "paused_by_src_ms": mixer.pauses().iter().map(|(a, b)| [ms(*a), ms(b.unwrap_or(now))]).collect::<Vec<_>>(),
         "journal_error": append_failed,
     });
-    (reply, details, mixer.paused(now))
+    (reply, details, paused(mixer.pauses(), now))
+}
+
+/// The intervals in which the SRC had paused a stream (closed at `end` if still open), for
+/// the recording's outcome.
+fn paused(pauses: &[(i64, Option<i64>)], end: i64) -> Vec<Paused> {
+    let ms = |s: i64| u64::try_from(s / PER_MS).unwrap_or(0);
+    pauses
+        .iter()
+        .map(|&(from, to)| Paused {
+            offset_ms: ms(from),
+            length_ms: ms(to.unwrap_or(end) - from),
+            by: PausedBy::Src,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn packet(seq: u16, ts: u32, ssrc: u32, fill: u8) -> Vec<u8> {
-        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        p[2..4].copy_from_slice(&seq.to_be_bytes());
-        p[4..8].copy_from_slice(&ts.to_be_bytes());
-        p[8..12].copy_from_slice(&ssrc.to_be_bytes());
-        p.extend(std::iter::repeat_n(fill, 160));
-        p
-    }
-
-    fn left(frames: &[Vec<u8>]) -> Vec<u8> {
-        frames
-            .iter()
-            .flat_map(|f| f.iter().step_by(2).copied())
-            .collect()
-    }
-
     #[test]
-    fn reordered_lost_and_ssrc_changed_packets_land_in_place() {
-        let mut m = Mixer::new(
-            vec![(0, Codec::Pcmu), (0, Codec::Pcmu)],
-            Codec16::G711(Codec::Pcmu),
-        );
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        m.place(0, &packet(10, 1000, 1, 1), at(0));
-        m.place(0, &packet(12, 1320, 1, 3), at(40)); // 11 arrives late
-        m.place(0, &packet(11, 1160, 1, 2), at(45));
-        // 13 lost; then the SRC switches SSRC with unrelated timestamps
-        m.place(0, &packet(500, 90_000, 2, 5), at(80));
-        m.place(1, &packet(7, 5, 9, 7), at(3)); // right channel starts within the alignment
-        let mut frames = Vec::new();
-        while let Some(f) = m.take_frame(0, true) {
-            frames.push(f);
-        }
-        let l = left(&frames);
-        assert_eq!(&l[..160], &[1; 160]);
-        assert_eq!(&l[160..320], &[2; 160]);
-        assert_eq!(&l[320..480], &[3; 160]);
-        assert_eq!(&l[480..640], &[0xFF; 160], "the lost packet is silence");
+    fn src_pauses_become_the_recordings_paused_intervals() {
         assert_eq!(
-            &l[640..800],
-            &[5; 160],
-            "the new SSRC starts at its arrival time"
-        );
-        let r: Vec<u8> = frames
-            .iter()
-            .flat_map(|f| f.iter().skip(1).step_by(2).copied())
-            .collect();
-        assert_eq!(&r[..160], &[7; 160], "aligned with the left channel");
-        assert_eq!(
-            &r[160..800],
-            &[0xFF; 640],
-            "silence after the right stream ended"
-        );
-        assert_eq!(m.lost(), 0, "an SSRC change restarts loss accounting");
-    }
-
-    #[test]
-    fn loss_is_silence_and_counted() {
-        let mut m = Mixer::new(vec![(0, Codec::Pcmu)], Codec16::G711(Codec::Pcmu));
-        let t0 = Instant::now();
-        m.place(0, &packet(1, 0, 1, 1), t0);
-        m.place(0, &packet(3, 320, 1, 3), t0);
-        let f = m.take_frame(0, true).unwrap_or_default();
-        let l: Vec<u8> = f.iter().step_by(2).copied().collect();
-        assert_eq!(&l[160..320], &[0xFF; 160]);
-        assert_eq!(m.lost(), 1);
-    }
-
-    #[test]
-    fn paused_streams_drop_packets_and_record_the_interval() {
-        let mut m = Mixer::new(vec![(0, Codec::Pcmu)], Codec16::G711(Codec::Pcmu));
-        let t0 = Instant::now();
-        m.place(0, &packet(1, 0, 1, 1), t0);
-        m.pause(0, true, 160);
-        m.place(0, &packet(2, 160, 1, 9), t0);
-        m.pause(0, false, 800);
-        assert_eq!(m.pauses, vec![(160, Some(800))]);
-        assert_eq!(
-            m.paused(2000),
+            paused(&[(160, Some(800))], 2000),
             vec![Paused {
                 offset_ms: 20,
                 length_ms: 80,
                 by: PausedBy::Src
             }]
         );
-        let f = m.take_frame(0, true).unwrap_or_default();
-        assert!(!f.contains(&9));
-    }
-
-    #[test]
-    fn sequence_numbers_extend_across_wrap() {
-        assert_eq!(extend_seq(Some(0x1_FFFF), 2), 0x2_0002);
-        assert_eq!(extend_seq(Some(0x2_0002), 0xFFFF), 0x1_FFFF);
     }
 }

@@ -52,6 +52,6 @@ pub async fn start(st: AppState) -> Result<Listening, String> {
         }
         None => None,
     };
-    let recorder = dialog::Recorder::new(st)?;
-    transport::start(recorder, &cfg, tls).await
+    let srs = dialog::Srs::new(st)?;
+    transport::start(srs, &cfg, tls).await
 }

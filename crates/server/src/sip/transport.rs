@@ -4,7 +4,7 @@
 //! certificates, which are read once per connection and judged per request by `sources`).
 
 use super::Listening;
-use super::dialog::{Recorder, Transport};
+use super::dialog::{Srs, Transport};
 use super::sources::{ClientCa, PeerCertificate};
 use crate::config::SipConfig;
 use callvault_sip::ParseError;
@@ -21,7 +21,7 @@ const TCP_IDLE: Duration = Duration::from_secs(300);
 const HANDSHAKE: Duration = Duration::from_secs(20);
 
 pub async fn start(
-    recorder: Arc<Recorder>,
+    srs: Arc<Srs>,
     cfg: &SipConfig,
     tls: Option<(Arc<rustls::ServerConfig>, Option<ClientCa>)>,
 ) -> Result<Listening, String> {
@@ -32,15 +32,15 @@ pub async fn start(
             .map_err(|e| format!("cannot listen for SIP on udp {addr}: {e}"))?;
         listening.udp = socket.local_addr().ok();
         let socket = Arc::new(socket);
-        recorder.attach_udp(socket.clone());
-        tokio::spawn(serve_udp(socket, recorder.clone()));
+        srs.attach_udp(socket.clone());
+        tokio::spawn(serve_udp(socket, srs.clone()));
     }
     if let Some(addr) = cfg.tcp {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen for SIP on tcp {addr}: {e}"))?;
         listening.tcp = listener.local_addr().ok();
-        tokio::spawn(serve_tcp(listener, recorder.clone(), None));
+        tokio::spawn(serve_tcp(listener, srs.clone(), None));
     }
     if let (Some(addr), Some((tls, ca))) = (cfg.tls, tls) {
         let acceptor = TlsAcceptor::from(tls);
@@ -48,12 +48,12 @@ pub async fn start(
             .await
             .map_err(|e| format!("cannot listen for SIP on tls {addr}: {e}"))?;
         listening.tls = listener.local_addr().ok();
-        tokio::spawn(serve_tcp(listener, recorder, Some((acceptor, ca))));
+        tokio::spawn(serve_tcp(listener, srs, Some((acceptor, ca))));
     }
     Ok(listening)
 }
 
-async fn serve_udp(socket: Arc<UdpSocket>, recorder: Arc<Recorder>) {
+async fn serve_udp(socket: Arc<UdpSocket>, srs: Arc<Srs>) {
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf).await {
@@ -64,9 +64,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, recorder: Arc<Recorder>) {
             }
         };
         let datagram = buf[..n].to_vec();
-        let (socket, recorder) = (socket.clone(), recorder.clone());
+        let (socket, srs) = (socket.clone(), srs.clone());
         tokio::spawn(async move {
-            for reply in recorder.handle(&datagram, peer, Transport::Udp, None).await {
+            for reply in srs.handle(&datagram, peer, Transport::Udp, None).await {
                 let _ = socket.send_to(&reply, peer).await;
             }
         });
@@ -75,17 +75,17 @@ async fn serve_udp(socket: Arc<UdpSocket>, recorder: Arc<Recorder>) {
 
 async fn serve_tcp(
     listener: TcpListener,
-    recorder: Arc<Recorder>,
+    srs: Arc<Srs>,
     tls: Option<(TlsAcceptor, Option<ClientCa>)>,
 ) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let recorder = recorder.clone();
+        let srs = srs.clone();
         match tls.clone() {
             None => {
-                tokio::spawn(connection(stream, peer, recorder, Transport::Tcp, None));
+                tokio::spawn(connection(stream, peer, srs, Transport::Tcp, None));
             }
             Some((acceptor, ca)) => {
                 tokio::spawn(async move {
@@ -96,7 +96,7 @@ async fn serve_tcp(
                             .1
                             .peer_certificates()
                             .and_then(|chain| PeerCertificate::of(chain, ca.as_ref()));
-                        connection(stream, peer, recorder, Transport::Tls, cert).await;
+                        connection(stream, peer, srs, Transport::Tls, cert).await;
                     }
                 });
             }
@@ -107,7 +107,7 @@ async fn serve_tcp(
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: std::net::SocketAddr,
-    recorder: Arc<Recorder>,
+    srs: Arc<Srs>,
     transport: Transport,
     cert: Option<PeerCertificate>,
 ) {
@@ -123,10 +123,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         match frame_len(&buf) {
             Ok(len) => {
                 let message: Vec<u8> = buf.drain(..len).collect();
-                for reply in recorder
-                    .handle(&message, peer, transport, cert.as_ref())
-                    .await
-                {
+                for reply in srs.handle(&message, peer, transport, cert.as_ref()).await {
                     if stream.write_all(&reply).await.is_err() {
                         return;
                     }
