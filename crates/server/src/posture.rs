@@ -6,7 +6,7 @@
 pub mod certificate;
 mod freshness;
 
-use crate::config::{Config, ConfigError, Mode};
+use crate::config::{Config, ConfigError, MetadataBackend, Mode};
 use callvault_store::MetadataStore;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
@@ -166,7 +166,10 @@ pub fn static_checks(cfg: &Config) -> Vec<Finding> {
             fix: "set audit.sink_file to a file on another mount or host".into(),
         });
     }
-    if let (true, Some(url)) = (cfg.metadata.backend == "postgres", &cfg.metadata.url) {
+    if let (true, Some(url)) = (
+        cfg.metadata.backend == MetadataBackend::Postgres,
+        &cfg.metadata.url,
+    ) {
         use secrecy::ExposeSecret;
         let url = url.expose_secret();
         let host = url
