@@ -14,6 +14,8 @@ mod model;
 
 pub use blob::{BlobBackend, BlobConfig, BlobRead, BlobStore};
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
+pub use meta::postgres::tls::{PostgresTransport, SslMode as PostgresSslMode, postgres_transport};
 pub use meta::{MetaBackend, MetadataConfig, MetadataStore};
 pub use model::*;
 pub use secrecy::SecretString;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 
-mod tls;
+pub(crate) mod tls;
 
 /// Migrations, in order; the `schema_version` table records which were applied.
 const MIGRATIONS: &[&str] = &[
