@@ -5,8 +5,7 @@
 //! `audit_range` in pages and streamed through [`Verifier`] (no checkpoints); reading and
 //! verifying are timed separately and together.
 
-use crate::args::Args;
-use crate::setup::WorkDir;
+use crate::setup::WorkDirArg;
 use anyhow::{Result, anyhow, bail};
 use callvault_audit::{Verifier, generate_signing_key};
 use callvault_server::audit_log::{AuditLog, Event};
@@ -17,10 +16,22 @@ use std::time::{Duration, Instant};
 
 const PAGE: u32 = 10_000;
 
-pub async fn run(args: &Args) -> Result<()> {
-    let total: u64 = args.get("entries", 200_000)?;
-    let writers: usize = args.get("writers", 64)?;
-    let work = WorkDir::new(args.dir())?;
+/// `audit-append`: durable appends with group commit, then verification of the chain.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Entries appended in all.
+    #[arg(long, default_value_t = 200_000)]
+    entries: u64,
+    /// Concurrent writer tasks.
+    #[arg(long, default_value_t = 64)]
+    writers: usize,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run(o: &Opts) -> Result<()> {
+    let (total, writers) = (o.entries, o.writers);
+    let work = o.work.open()?;
     let dir = work.sub("audit")?;
     let store = MetadataStore::open(&MetadataConfig::Sqlite {
         path: dir.join("meta.db"),

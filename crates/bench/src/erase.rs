@@ -9,8 +9,7 @@
 //! transactions of `--batch` rows with their audit entries, and the blob deletions. Finally it
 //! checks that nothing is left.
 
-use crate::args::Args;
-use crate::setup::WorkDir;
+use crate::setup::{Backend, WorkDirArg};
 use anyhow::{Context, Result, bail};
 use callvault_core::{BlobName, Direction, RecordingId, TenantId};
 use callvault_server::config::Config;
@@ -22,14 +21,28 @@ use std::time::Instant;
 /// 2013-01-01T00:00:00Z.
 const START: i64 = 1_356_998_400;
 
-pub async fn run(args: &Args) -> Result<()> {
-    let rows: u64 = args.get("rows", 1_000_000)?;
-    let batch: u32 = args.get("batch", 1000)?;
-    let backend: String = args.get("backend", "sqlite".to_owned())?;
+/// `erase`: one retention run over expired recordings, metadata and blobs.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Expired recordings loaded.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Recordings erased per transaction (`retention.batch`).
+    #[arg(long, default_value_t = 1000)]
+    batch: u32,
+    /// postgres starts a hermetic PostgreSQL cluster (callvault-testkit).
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run(o: &Opts) -> Result<()> {
+    let (rows, batch) = (o.rows, o.batch);
     if rows == 0 || batch == 0 {
         bail!("--rows and --batch must be positive");
     }
-    let work = WorkDir::new(args.dir())?;
+    let work = o.work.open()?;
     let root = work.sub("erase")?;
     let mut env = vec![
         (
@@ -47,9 +60,9 @@ pub async fn run(args: &Args) -> Result<()> {
         ("CALLVAULT_RETENTION__BATCH", batch.to_string()),
     ];
     let mut _pg = None;
-    match backend.as_str() {
-        "sqlite" => {}
-        "postgres" => {
+    match o.backend {
+        Backend::Sqlite => {}
+        Backend::Postgres => {
             let db = callvault_testkit::pg::fresh_db().await;
             env.push(("CALLVAULT_METADATA__BACKEND", "postgres".into()));
             env.push(("CALLVAULT_METADATA__URL", db.node_url()));
@@ -59,7 +72,6 @@ pub async fn run(args: &Args) -> Result<()> {
             );
             _pg = Some(db);
         }
-        other => bail!("--backend {other:?}: expected sqlite or postgres"),
     }
     let cfg = Config::load(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))?;
     let b = callvault_server::init(&cfg).await?;

@@ -12,8 +12,7 @@
 //! for byte with what was sent.
 //! The load generator runs on the same machine and competes for the same two cores.
 
-use crate::args::Args;
-use crate::setup::WorkDir;
+use crate::setup::WorkDirArg;
 use crate::stats::summarize;
 use crate::stored::{G711_WAV_HEADER, Stored};
 use anyhow::{Context, Result, bail};
@@ -32,19 +31,38 @@ const TENANT: &str = "bench";
 /// µ-law stereo 8 kHz: bytes per millisecond.
 const BYTES_PER_MS: usize = 16;
 
-pub async fn run(args: &Args) -> Result<()> {
-    let calls: usize = args.get("calls", 2000)?;
-    let secs: u64 = args.get("secs", 30)?;
-    let frame_ms: u64 = args.get("frame-ms", 200)?;
-    let ramp_secs: u64 = args.get("ramp-secs", 10)?;
-    let bin: PathBuf = match args.get("bin", String::new())? {
-        s if s.is_empty() => std::env::current_exe()?
+/// `live-ingest`: concurrent live calls over HTTPS WebSockets against a `callvault serve` child.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
+    /// Length of each call.
+    #[arg(long, default_value_t = 30)]
+    secs: u64,
+    /// Audio per chunk, and the time between chunks.
+    #[arg(long, default_value_t = 200)]
+    frame_ms: u64,
+    /// Call starts are spread over this long.
+    #[arg(long, default_value_t = 10)]
+    ramp_secs: u64,
+    /// The `callvault` binary to run (build it first). Default: `callvault` beside this binary.
+    #[arg(long, value_name = "PATH")]
+    bin: Option<PathBuf>,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run(o: &Opts) -> Result<()> {
+    let (calls, secs, frame_ms, ramp_secs) = (o.calls, o.secs, o.frame_ms, o.ramp_secs);
+    let bin: PathBuf = match &o.bin {
+        None => std::env::current_exe()?
             .parent()
             .context("bench binary has no directory")?
             .join("callvault"),
-        s => PathBuf::from(s),
+        Some(p) => p.clone(),
     };
-    let work = WorkDir::new(args.dir())?;
+    let work = o.work.open()?;
     let root = work.sub("live")?;
     let server = ServerProc::start(&bin, &root)?;
     server.provision()?;

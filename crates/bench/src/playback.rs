@@ -7,8 +7,7 @@
 //! from the metadata store's recording row; that query is not part of this figure). The blob files
 //! are in the page cache after being written, so this is warm-cache latency.
 
-use crate::args::Args;
-use crate::setup::{Tenant, WorkDir};
+use crate::setup::{Tenant, WorkDirArg};
 use crate::stats::summarize;
 use anyhow::{Result, bail};
 use callvault_core::BlobName;
@@ -27,10 +26,22 @@ struct Stored {
     plain: Arc<Vec<u8>>,
 }
 
-pub async fn run(args: &Args) -> Result<()> {
-    let minutes: usize = args.get("minutes", 60)?;
-    let iterations: usize = args.get("iterations", 200)?;
-    let work = WorkDir::new(args.dir())?;
+/// `playback-ttfb`: time to the first decrypted byte at seek offsets of a long call.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Length of the call played.
+    #[arg(long, default_value_t = 60)]
+    minutes: usize,
+    /// Samples per offset.
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run(o: &Opts) -> Result<()> {
+    let (minutes, iterations) = (o.minutes, o.iterations);
+    let work = o.work.open()?;
     let dir = work.sub("playback")?;
     let blobs = BlobStore::open(&BlobConfig::Local { path: dir.clone() }).await?;
     let tenant = Arc::new(Tenant::new()?);

@@ -15,13 +15,12 @@
 //! The run ends when the FIFO reaches end of file (the script keeps a writer open until SIPp
 //! exits) and every call has played out.
 
-use crate::args::Args;
 use anyhow::{Context, Result, bail};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::BufRead;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, TryRecvError};
 use std::time::{Duration, Instant};
@@ -62,17 +61,31 @@ impl Ord for Due {
     }
 }
 
-pub fn run(args: &Args) -> Result<()> {
-    let path = |name: &str| {
-        args.path(name)
-            .with_context(|| format!("--{name} is required"))
-    };
-    let fifo = path("fifo")?;
+/// `rtp-send`: plays A to PORT and B to PORT+2 for each `CALL PORT` line read from the FIFO
+/// until its end (scripts/siprec-bench with RTP=sender).
+#[derive(clap::Args)]
+pub struct Opts {
+    /// The FIFO SIPp writes `CALL PORT` lines to.
+    #[arg(long)]
+    fifo: PathBuf,
+    /// The caller's stream, raw µ-law.
+    #[arg(long, value_name = "A.ul")]
+    left: PathBuf,
+    /// The agent's stream, raw µ-law.
+    #[arg(long, value_name = "B.ul")]
+    right: PathBuf,
+    /// Audio per packet, 10 to 60.
+    #[arg(long, default_value_t = 20)]
+    ptime_ms: usize,
+}
+
+pub fn run(o: &Opts) -> Result<()> {
+    let fifo = o.fifo.clone();
     let files: [Arc<[u8]>; 2] = [
-        std::fs::read(path("left")?)?.into(),
-        std::fs::read(path("right")?)?.into(),
+        std::fs::read(&o.left)?.into(),
+        std::fs::read(&o.right)?.into(),
     ];
-    let ptime: usize = args.get("ptime-ms", 20)?;
+    let ptime = o.ptime_ms;
     if !(10..=60).contains(&ptime) {
         bail!("--ptime-ms {ptime}: give 10 to 60");
     }

@@ -13,8 +13,7 @@
 //! ~200-byte encrypted caller number per row. Query parameters come from rows that exist, so
 //! they follow the data (a frequent caller is searched for more often than a one-off caller).
 
-use crate::args::Args;
-use crate::setup::WorkDir;
+use crate::setup::{Backend, WorkDirArg};
 use crate::stats::summarize;
 use anyhow::{Context, Result, bail};
 use callvault_core::{BlobName, Direction, RecordingId, TenantId};
@@ -182,32 +181,50 @@ impl Generator {
     }
 }
 
-pub async fn run(args: &Args) -> Result<()> {
-    let rows: u64 = args.get("rows", 2_700_000)?;
-    let backend: String = args.get("backend", "sqlite".to_owned())?;
-    let queries: usize = args.get("queries", 300)?;
-    let batch: usize = args.get("batch", 10_000)?;
-    let pg_url: String = args.get("pg-url", String::new())?;
-    let keep: bool = args.get("keep", false)?;
+/// `search`: load synthetic recordings, then time every search shape the API offers.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Recordings loaded.
+    #[arg(long, default_value_t = 2_700_000)]
+    rows: u64,
+    /// postgres starts a hermetic PostgreSQL cluster (callvault-testkit) unless --pg-url is given.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    /// Runs of each search shape.
+    #[arg(long, default_value_t = 300)]
+    queries: usize,
+    /// Recordings per insert batch.
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// An existing PostgreSQL database to use with --backend postgres.
+    #[arg(long, value_name = "URL")]
+    pg_url: Option<String>,
+    /// Keep the SQLite file at the end.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    keep: bool,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run(o: &Opts) -> Result<()> {
+    let (rows, queries, batch, keep) = (o.rows, o.queries, o.batch, o.keep);
     if batch == 0 || rows == 0 {
         bail!("--rows and --batch must be positive");
     }
 
-    let work = WorkDir::new(args.dir())?;
+    let work = o.work.open()?;
     let mut _pg_db = None;
     let mut pg_admin = None;
     let mut sqlite_dir = None;
-    let cfg = match backend.as_str() {
-        "sqlite" => {
+    let cfg = match (o.backend, &o.pg_url) {
+        (Backend::Sqlite, _) => {
             let dir = work.sub("search")?;
             let path = dir.join("meta.sqlite");
             sqlite_dir = Some(dir);
             MetadataConfig::Sqlite { path }
         }
-        "postgres" if !pg_url.is_empty() => MetadataConfig::Postgres {
-            url: pg_url.clone(),
-        },
-        "postgres" => {
+        (Backend::Postgres, Some(url)) => MetadataConfig::Postgres { url: url.clone() },
+        (Backend::Postgres, None) => {
             let db = callvault_testkit::pg::fresh_db().await;
             println!(
                 "PostgreSQL: hermetic cluster from callvault-testkit (PostgreSQL 15, fsync=on), database {}, over TLS",
@@ -218,7 +235,6 @@ pub async fn run(args: &Args) -> Result<()> {
             _pg_db = Some(db);
             cfg
         }
-        other => bail!("--backend {other:?}: expected sqlite or postgres"),
     };
     let store = MetadataStore::open(&cfg).await?;
     println!("backend {}: {cfg:?}", store.backend_name());

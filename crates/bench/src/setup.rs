@@ -5,6 +5,28 @@ use anyhow::{Context, Result};
 use callvault_crypto::{KeyProvider, TenantIdentity, TenantRecipient, generate_key_file};
 use std::path::{Path, PathBuf};
 
+/// `--dir`, shared by the benchmarks that write to disk.
+#[derive(clap::Args)]
+pub struct WorkDirArg {
+    /// Where benchmark data goes (created if missing; what is written there is removed at the
+    /// end). Default: a fresh temporary directory under /var/tmp.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl WorkDirArg {
+    pub fn open(&self) -> Result<WorkDir> {
+        WorkDir::new(self.dir.clone())
+    }
+}
+
+/// `--backend`: the metadata database a benchmark runs on.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// The directory benchmark data goes to: `--dir` (created if missing, left in place but emptied
 /// of what we wrote) or a fresh temporary directory under /var/tmp (removed on drop).
 pub enum WorkDir {

@@ -11,8 +11,7 @@
 //!
 //! Throughput is plaintext MiB per second of wall time, including every fsync.
 
-use crate::args::Args;
-use crate::setup::{Tenant, WorkDir};
+use crate::setup::{Tenant, WorkDirArg};
 use crate::stats::{MIB, mib_per_s};
 use anyhow::{Context, Result, bail};
 use callvault_core::BlobName;
@@ -35,11 +34,24 @@ struct Timing {
     put: Duration,
 }
 
-pub async fn run(args: &Args) -> Result<()> {
-    let mb: usize = args.get("mb", 512)?;
-    let rounds: usize = args.get("rounds", 1)?;
-    let jobs: usize = args.get("jobs", 2)?.max(1);
-    let work = WorkDir::new(args.dir())?;
+/// `store-throughput`: encrypt-and-store versus raw sequential write, local disk.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// MiB of plaintext per round.
+    #[arg(long, default_value_t = 512)]
+    mb: usize,
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Pieces in flight in the concurrent run.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run(o: &Opts) -> Result<()> {
+    let (mb, rounds, jobs) = (o.mb, o.rounds, o.jobs.max(1));
+    let work = o.work.open()?;
     let bytes = mb * 1024 * 1024;
 
     let t = Instant::now();
@@ -182,10 +194,23 @@ async fn local(dir: &Path) -> Result<BlobStore> {
 
 /// `s3-throughput`: encrypt-and-store into a 3-node Garage cluster on loopback versus into the
 /// local directory adapter, same pieces, same number in flight.
-pub async fn run_s3(args: &Args) -> Result<()> {
-    let mb: usize = args.get("mb", 256)?;
-    let jobs: usize = args.get("jobs", 2)?.max(1);
-    let work = WorkDir::new(args.dir())?;
+/// `s3-throughput`: encrypt-and-store into a 3-node Garage cluster it starts, versus the local
+/// directory.
+#[derive(clap::Args)]
+pub struct S3Opts {
+    /// MiB of plaintext.
+    #[arg(long, default_value_t = 256)]
+    mb: usize,
+    /// Pieces in flight.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    #[command(flatten)]
+    work: WorkDirArg,
+}
+
+pub async fn run_s3(o: &S3Opts) -> Result<()> {
+    let (mb, jobs) = (o.mb, o.jobs.max(1));
+    let work = o.work.open()?;
     let pieces = Arc::new(make_pieces(mb * 1024 * 1024));
     let tenant = Tenant::new()?;
     let total = (mb * 1024 * 1024) as u64;

@@ -2,13 +2,12 @@
 //! directly (the server stopped), every recording of a tenant decrypted with the master key.
 //! The load benchmarks check with it that what was acknowledged is what was sent.
 
-use crate::args::Args;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use callvault_core::{RecordingId, TenantId};
 use callvault_crypto::{Header, KeyProvider, TenantIdentity, open_recording};
 use callvault_store::{BlobConfig, BlobStore, MetadataConfig, MetadataStore, RecordingFilter};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bytes before the audio in a stored G.711 recording (WAV with a `fact` chunk, docs/FORMAT.md).
@@ -78,19 +77,28 @@ impl Stored {
 /// `siprec-verify`: every recording of `--tenant` in `--data-dir` must hold `--left` (the
 /// caller, raw µ-law) in its left channel and `--right` in its right, each followed by
 /// nothing but silence — what `scripts/siprec-bench` streamed in every call.
-pub async fn siprec_verify(args: &Args) -> Result<()> {
-    let path = |name: &str| -> Result<std::path::PathBuf> {
-        args.path(name)
-            .with_context(|| format!("--{name} is required"))
-    };
-    let stored = Stored::open(
-        &path("data-dir")?,
-        &path("master-key")?,
-        &args.get("tenant", "bench".to_owned())?,
-    )
-    .await?;
-    let left = std::fs::read(path("left")?)?;
-    let right = std::fs::read(path("right")?)?;
+#[derive(clap::Args)]
+pub struct VerifyOpts {
+    /// The stopped server's data directory.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Its master key file.
+    #[arg(long)]
+    master_key: PathBuf,
+    /// What the caller sent, raw µ-law.
+    #[arg(long, value_name = "A.ul")]
+    left: PathBuf,
+    /// What the agent sent, raw µ-law.
+    #[arg(long, value_name = "B.ul")]
+    right: PathBuf,
+    #[arg(long, default_value = "bench")]
+    tenant: String,
+}
+
+pub async fn siprec_verify(o: &VerifyOpts) -> Result<()> {
+    let stored = Stored::open(&o.data_dir, &o.master_key, &o.tenant).await?;
+    let left = std::fs::read(&o.left)?;
+    let right = std::fs::read(&o.right)?;
     let ids = stored.ids().await?;
     let mut exact = 0;
     for id in &ids {

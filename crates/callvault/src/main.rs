@@ -3,8 +3,6 @@
 #![forbid(unsafe_code)]
 
 mod cli;
-mod doctor;
-mod probe;
 
 use clap::Parser;
 

@@ -9,7 +9,7 @@ use crate::state::{AppState, Inner, Keys};
 use callvault_audit::sink::FileSink;
 use callvault_core::{Role, Username};
 use callvault_crypto::{ExposeSecret, KeyProvider, SealContext, SecretString, generate_key_file};
-use callvault_store::{BlobConfig, BlobStore, MetadataConfig, MetadataStore};
+use callvault_store::{BlobStore, MetadataStore};
 use ed25519_dalek::SigningKey;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
@@ -82,38 +82,8 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
             cfg.data_dir.display()
         )));
     }
-    let meta = MetadataStore::open(&match &cfg.metadata.url {
-        Some(url) if cfg.metadata.backend == "postgres" => MetadataConfig::Postgres {
-            url: url.expose_secret().to_owned(),
-        },
-        _ => MetadataConfig::Sqlite {
-            path: cfg.sqlite_path(),
-        },
-    })
-    .await?;
-    let b = &cfg.blobs;
-    let blob_cfg = match (
-        b.backend.as_str(),
-        &b.endpoint,
-        &b.bucket,
-        &b.access_key_id,
-        &b.secret_access_key,
-    ) {
-        ("s3", Some(endpoint), Some(bucket), Some(key_id), Some(secret)) => BlobConfig::S3 {
-            endpoint: endpoint.clone(),
-            region: b.region.clone(),
-            bucket: bucket.clone(),
-            access_key_id: key_id.clone(),
-            secret_access_key: secret.clone(),
-            virtual_hosted: b.virtual_hosted,
-            prefix: b.prefix.clone(),
-        },
-        // validate() refused an incomplete s3 section already.
-        _ => BlobConfig::Local {
-            path: cfg.blob_path(),
-        },
-    };
-    let blobs = BlobStore::open(&blob_cfg).await?;
+    let meta = MetadataStore::open(&cfg.metadata_store()?).await?;
+    let blobs = BlobStore::open(&cfg.blob_store()?).await?;
     let audit = AuditLog::start(meta.clone(), cfg.audit.checkpoint_every);
 
     let (keys, signing_key) = match cfg.mode {

@@ -6,7 +6,7 @@
 pub mod certificate;
 mod freshness;
 
-use crate::config::{Config, ConfigError, Mode};
+use crate::config::{Config, ConfigError, MetadataBackend, Mode};
 use callvault_store::MetadataStore;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
@@ -166,35 +166,24 @@ pub fn static_checks(cfg: &Config) -> Vec<Finding> {
             fix: "set audit.sink_file to a file on another mount or host".into(),
         });
     }
-    if let (true, Some(url)) = (cfg.metadata.backend == "postgres", &cfg.metadata.url) {
+    if let (MetadataBackend::Postgres, Some(url)) = (cfg.metadata.backend, &cfg.metadata.url) {
+        use callvault_store::PostgresSslMode;
         use secrecy::ExposeSecret;
-        let url = url.expose_secret();
-        let host = url
-            .split("://")
-            .nth(1)
-            .and_then(|r| r.split(['/', '?']).next())
-            .and_then(|a| a.rsplit('@').next())
-            .map(|h| {
-                h.rsplit_once(':')
-                    .map_or(h, |(h, _)| h)
-                    .trim_matches(['[', ']'])
-            })
-            .unwrap_or("");
-        let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
-        if url.contains("sslmode=disable") && !local {
-            f.push(Finding {
+        // A URL the store cannot parse is refused when the store opens; nothing to judge here.
+        match callvault_store::postgres_transport(url.expose_secret()) {
+            Ok(t) if t.mode == PostgresSslMode::Disable && !t.local => f.push(Finding {
                 id: "postgres_without_tls",
                 severity: Severity::High,
-                explanation: format!("PostgreSQL at {host} is reached without TLS: metadata, sealed keys and the audit record cross the network in clear"),
+                explanation: format!("PostgreSQL at {} is reached without TLS: metadata, sealed keys and the audit record cross the network in clear", t.destinations.join(",")),
                 fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
-            });
-        } else if url.contains("sslmode=require") {
-            f.push(Finding {
+            }),
+            Ok(t) if t.mode == PostgresSslMode::Require => f.push(Finding {
                 id: "postgres_tls_unverified",
                 severity: Severity::Medium,
                 explanation: "PostgreSQL TLS is not verified (sslmode=require): a machine in the middle can pose as the database".into(),
                 fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
-            });
+            }),
+            _ => {}
         }
     }
     if std::env::var(crate::config::ENV_LOG)

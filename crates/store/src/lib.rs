@@ -18,5 +18,7 @@ pub use meta::{
     AuditStore, CoordinationStore, IdentityStore, LifecycleStore, LiveStore, MetaBackend,
     MetadataConfig, MetadataStore, RecordingStore,
 };
+#[cfg(feature = "postgres")]
+pub use meta::postgres::tls::{PostgresTransport, SslMode as PostgresSslMode, postgres_transport};
 pub use model::*;
 pub use secrecy::SecretString;

@@ -259,7 +259,7 @@ mod tests {
     fn source(name: &str, addresses: &[&str], pin: Option<[u8; 32]>) -> SipSource {
         SipSource {
             name: name.into(),
-            tenant: "t1".into(),
+            tenant: callvault_core::TenantId::parse("t1").unwrap(),
             addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
             certificate_sha256: pin
                 .map(|p| {

@@ -82,7 +82,7 @@ impl Srs {
         let source = match self.source(peer.ip(), cert) {
             Ok(source) => source.clone(),
             Err(NotAdmitted { source, reason }) => {
-                let tenant = source.and_then(|s| TenantId::parse(&s.tenant).ok());
+                let tenant = source.map(|s| s.tenant.clone());
                 return Err(self
                     .refuse_and_audit(peer, transport, tenant.as_ref(), &reason)
                     .await);
@@ -104,8 +104,7 @@ impl Srs {
                 .header("Require", "siprec")
                 .warn("this is a SIPREC recorder: send Require: siprec and +sip.src in Contact"));
         }
-        let tenant =
-            TenantId::parse(&source.tenant).map_err(|_| reject(500, "Server Internal Error"))?;
+        let tenant = source.tenant.clone();
         let (offer, metadata) = offer_of(msg)?;
         // Recording policy: refused calls are audited by the policy decision itself.
         if let Err(Refusal(why)) = admit_siprec_call(

@@ -28,7 +28,7 @@ mod identity;
 mod lifecycle;
 mod live;
 mod recordings;
-mod tls;
+pub(crate) mod tls;
 
 /// Migrations, in order; the `schema_version` table records which were applied.
 const MIGRATIONS: &[&str] = &[

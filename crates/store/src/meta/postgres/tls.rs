@@ -16,6 +16,9 @@
 //! `sslrootcert` (only with `verify-full`) is a PEM file of trusted CA certificates, or
 //! `system` (the default) for the operating system's trust store. Every other parameter goes to
 //! tokio-postgres unchanged.
+//!
+//! [`postgres_transport`] shows other crates (the server's posture checks) what this parser
+//! made of a URL, so nothing outside reads the URL a second way.
 
 use crate::StoreError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -24,14 +27,19 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+/// How the connection is protected; re-exported as `PostgresSslMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SslMode {
+pub enum SslMode {
+    /// Plaintext.
     Disable,
+    /// TLS, the certificate not checked.
     Require,
+    /// TLS, the certificate chain and name checked.
     VerifyFull,
 }
 
@@ -114,6 +122,47 @@ pub(super) fn parse(url: &str) -> Result<Target, StoreError> {
         config,
         mode,
         roots,
+    })
+}
+
+/// How a PostgreSQL URL's connections travel, as the adapter will make them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresTransport {
+    pub mode: SslMode,
+    /// Where connections go, as written: host names, addresses (`hostaddr` where given) and
+    /// Unix socket directories.
+    pub destinations: Vec<String>,
+    /// Every destination is on this machine (a Unix socket, `localhost` or a loopback
+    /// address), so plaintext never crosses a network.
+    pub local: bool,
+}
+
+/// What [`parse`] makes of `url`'s transport: the one reading of a URL for checks outside
+/// this crate.
+pub fn postgres_transport(url: &str) -> Result<PostgresTransport, StoreError> {
+    use tokio_postgres::config::Host;
+    let target = parse(url)?;
+    let hosts = target.config.get_hosts();
+    let addrs = target.config.get_hostaddrs();
+    // tokio-postgres connects to the i-th `hostaddr` where one is given, else the i-th host.
+    let (mut destinations, mut local) = (Vec::new(), true);
+    for i in 0..hosts.len().max(addrs.len()) {
+        let (shown, here) = match (addrs.get(i), hosts.get(i)) {
+            (Some(ip), _) => (ip.to_string(), ip.is_loopback()),
+            (None, Some(Host::Tcp(name))) => (
+                name.clone(),
+                name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+            ),
+            (None, Some(Host::Unix(dir))) => (dir.display().to_string(), true),
+            (None, None) => continue,
+        };
+        destinations.push(shown);
+        local &= here;
+    }
+    Ok(PostgresTransport {
+        mode: target.mode,
+        local: local && !destinations.is_empty(),
+        destinations,
     })
 }
 
@@ -299,6 +348,33 @@ mod tests {
         assert!(err("host=h dbname=db").contains("not a postgres:// URL"));
         assert!(err("").contains("not a postgres:// URL"));
         assert!(err("postgres://h/db?sslrootcert=%zz").contains("%-escape"));
+    }
+
+    #[test]
+    fn transport_names_where_connections_go_and_whether_they_stay_local() {
+        let t = postgres_transport("postgres://u:p@db.internal:5432/cv?sslmode=disable").unwrap();
+        assert_eq!(t.mode, SslMode::Disable);
+        assert_eq!(
+            (t.destinations, t.local),
+            (vec!["db.internal".into()], false)
+        );
+        for local in [
+            "postgres://u@127.0.0.1/cv",
+            "postgres://u@[::1]:5433/cv",
+            "postgres://u@localhost,127.0.0.2/cv",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/cv",
+            "postgres://u@db.internal/cv?hostaddr=127.0.0.1",
+        ] {
+            assert!(postgres_transport(local).unwrap().local, "{local}");
+        }
+        for remote in [
+            "postgres://u@localhost,db.internal/cv",
+            "postgres://u@localhost/cv?hostaddr=192.0.2.7",
+            "postgres:///cv",
+        ] {
+            assert!(!postgres_transport(remote).unwrap().local, "{remote}");
+        }
+        assert!(postgres_transport("host=h dbname=db").is_err());
     }
 
     #[test]

@@ -1,0 +1,56 @@
+//! What the admin verbs share: opening the deployment, auditing as `operator:cli`, requiring
+//! the master key, and the one place a server `ApiError` becomes a CLI message.
+
+use anyhow::{Result, anyhow};
+use callvault_server::audit_log::Event;
+use callvault_server::config::Config;
+use callvault_server::error::ApiError;
+use callvault_server::state::Keys;
+use callvault_server::{BootError, Bootstrapped};
+
+/// The actor every CLI audit entry names.
+pub const ACTOR: &str = "operator:cli";
+
+/// Opens an initialised deployment without creating the first admin (only `init`/`serve` do).
+pub async fn open(cfg: &Config) -> Result<Bootstrapped, BootError> {
+    callvault_server::open(cfg, false).await
+}
+
+/// Records `action` on `target` before the verb acts: no audit entry, nothing done.
+pub async fn audit(b: &Bootstrapped, action: &'static str, target: String) -> Result<()> {
+    b.state
+        .audit
+        .record(Event {
+            actor: ACTOR.into(),
+            action,
+            target: Some(target),
+            result: "ok",
+            ..Event::default()
+        })
+        .await
+        .map_err(|e| anyhow!("the audit record could not be written, so nothing was done: {e}"))?;
+    Ok(())
+}
+
+/// The opened master key's material, or why this node cannot do what was asked.
+pub fn keys(b: &Bootstrapped) -> Result<&Keys> {
+    b.state
+        .keys
+        .as_ref()
+        .ok_or_else(|| anyhow!("this needs the master key (mode = full)"))
+}
+
+/// A server error as the operator sees it: its user message.
+pub fn server_error(e: ApiError) -> anyhow::Error {
+    anyhow!(e.message)
+}
+
+/// A server error with the detail that otherwise goes only to the log: for a job the operator
+/// runs by hand, where the terminal is the log.
+pub fn server_error_with_detail(e: ApiError) -> anyhow::Error {
+    anyhow!("{} {}", e.message, e.detail.unwrap_or_default())
+}
+
+pub fn now() -> i64 {
+    callvault_server::principal::now()
+}
