@@ -9,6 +9,7 @@ use callvault_core::{Role, TenantId, Username};
 use callvault_crypto::{ExposeSecret, TenantIdentity};
 use callvault_server::audit_log::{Event, Verification, checkpoint_now, verify_all};
 use callvault_server::clock::Clock;
+use callvault_server::clock::unix_now;
 use callvault_server::config::Config;
 use callvault_server::lifecycle::{export, policy, retention};
 use callvault_server::{Bootstrapped, provisioning};
@@ -247,7 +248,7 @@ async fn cli_audit(b: &Bootstrapped, action: &'static str, target: String) -> Re
     Ok(())
 }
 
-fn keys(b: &Bootstrapped) -> Result<&callvault_server::state::Keys> {
+fn keys(b: &Bootstrapped) -> Result<&callvault_server::keys::Keys> {
     b.state
         .keys
         .as_ref()
@@ -297,8 +298,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     cli_audit(&b, "tenant.create", id.to_string()).await?;
                     let t =
                         provisioning::create_tenant(&b.state.meta, &keys(&b)?.provider, id, name)
-                            .await
-                            .map_err(|e| anyhow!(e.message))?;
+                            .await?;
                     println!("created tenant {}", t.id);
                 }
                 TenantCmd::List => {
@@ -322,8 +322,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     cli_audit(&b, "user.create", username.to_string()).await?;
                     let (_, secret) =
                         provisioning::create_user(&b.state.meta, username.clone(), role, tenant)
-                            .await
-                            .map_err(|e| anyhow!(e.message))?;
+                            .await?;
                     println!(
                         "created {username}; one-time password: {}",
                         secret.expose_secret()
@@ -366,8 +365,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         days,
                         "operator:cli".into(),
                     )
-                    .await
-                    .map_err(|e| anyhow!(e.message))?;
+                    .await?;
                     println!("{}\t{}", tok.id, secret.expose_secret());
                 }
                 TokenCmd::List => {
@@ -385,7 +383,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     cli_audit(&b, "token.revoke", id.clone()).await?;
                     b.state
                         .meta
-                        .revoke_token(&id, time_now())
+                        .revoke_token(&id, unix_now())
                         .await
                         .context("revoking")?;
                     println!("revoked {id}");
@@ -428,9 +426,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 KeysCmd::Rotate { tenant } => {
                     let tenant = TenantId::parse(&tenant)?;
                     cli_audit(&b, "tenant.key_rotate", tenant.to_string()).await?;
-                    let k = provisioning::rotate_tenant_key(&b.state.meta, kp, &tenant)
-                        .await
-                        .map_err(|e| anyhow!(e.message))?;
+                    let k = provisioning::rotate_tenant_key(&b.state.meta, kp, &tenant).await?;
                     println!("tenant {tenant} now uses key {k}");
                 }
             }
@@ -491,7 +487,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 actor: "operator:cli".into(),
                 ..Event::default()
             };
-            let api = |e: callvault_server::error::ApiError| anyhow!(e.message);
             match c {
                 PolicyCmd::Recording {
                     tenant,
@@ -505,11 +500,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         .get_tenant(&tenant)
                         .await
                         .context("no such tenant")?;
-                    let p = policy::checked_policy(tenant, queue, record, parties, class)
-                        .map_err(api)?;
-                    let p = policy::set_policy(st, &origin, p, time_now())
-                        .await
-                        .map_err(api)?;
+                    let p = policy::checked_policy(tenant, queue, record, parties, class)?;
+                    let p = policy::set_policy(st, &origin, p, unix_now()).await?;
                     println!(
                         "tenant {} queue {:?}: record={} class={}",
                         p.tenant, p.queue, p.record, p.retention_class
@@ -526,10 +518,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         .get_tenant(&tenant)
                         .await
                         .context("no such tenant")?;
-                    let r = policy::checked_rule(tenant, &scope, value, days).map_err(api)?;
-                    let r = policy::set_rule(st, &origin, r, time_now())
-                        .await
-                        .map_err(api)?;
+                    let r = policy::checked_rule(tenant, &scope, value, days)?;
+                    let r = policy::set_rule(st, &origin, r, unix_now()).await?;
                     println!(
                         "tenant {} {} {:?}: {} days",
                         r.tenant,
@@ -543,16 +533,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Retention(RetentionCmd::Run { dry_run, now }) => {
             let b = callvault_server::open(&cfg, false).await?;
             keys(&b)?;
-            let clock = match now.as_deref() {
-                Some(t) => Clock::Fixed(
-                    callvault_server::api::parse_rfc3339("--now", t)
-                        .map_err(|e| anyhow!(e.message))?,
-                ),
-                None => Clock::System,
-            };
-            let r = retention::run(&b.state, "operator:cli", clock.now(), dry_run)
-                .await
-                .map_err(|e| anyhow!("{} {}", e.message, e.detail.unwrap_or_default()))?;
+            let clock =
+                match now.as_deref() {
+                    Some(t) => Clock::Fixed(callvault_server::clock::parse_rfc3339(t).ok_or_else(
+                        || anyhow!("`--now` must be an RFC 3339 time, e.g. 2026-11-28T14:05:00Z"),
+                    )?),
+                    None => Clock::System,
+                };
+            let r = retention::run(&b.state, "operator:cli", clock.now(), dry_run).await?;
             println!("{}", serde_json::to_string(&r)?);
         }
         Cmd::Export(ExportCmd::PublicKey) => {
@@ -587,8 +575,4 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn time_now() -> i64 {
-    callvault_server::principal::now()
 }

@@ -409,7 +409,7 @@ impl Recorder {
             .map_err(|_| reject(500, "Server Internal Error"))?;
         let open = OpenCall {
             format,
-            started_at: crate::principal::now(),
+            started_at: crate::clock::unix_now(),
             direction: CallDirection::Inbound,
             caller: caller_number.clone(),
             caller_hash,
