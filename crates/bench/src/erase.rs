@@ -79,8 +79,7 @@ pub async fn run(o: &Opts) -> Result<()> {
     let kp = &st.keys.as_ref().context("full mode has keys")?.provider;
     let tenant = TenantId::parse("region-north")?;
     callvault_server::provisioning::create_tenant(&st.meta, kp, tenant.clone(), "bench".into())
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+        .await?;
     st.meta
         .put_retention_rule(&RetentionRule {
             tenant: tenant.clone(),
@@ -143,11 +142,9 @@ pub async fn run(o: &Opts) -> Result<()> {
     );
 
     // ---- erase ----
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = callvault_server::clock::unix_now();
     let t = Instant::now();
-    let report = retention::run(st, "bench", now, false)
-        .await
-        .map_err(|e| anyhow::anyhow!("{} {}", e.message, e.detail.unwrap_or_default()))?;
+    let report = retention::run(st, "bench", now, false).await?;
     let secs = t.elapsed().as_secs_f64();
     println!(
         "retention run ({} backend, batch {batch}): erased {} recordings in {} batches, {:.1} s, {:.0} recordings/s",

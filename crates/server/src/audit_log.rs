@@ -11,7 +11,6 @@ use ed25519_dalek::SigningKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The lease that decides which node signs checkpoints.
@@ -87,7 +86,7 @@ impl AuditLog {
     /// Appends one entry durably; returns its sequence number.
     pub async fn record(&self, ev: Event) -> Result<u64, String> {
         let entry = Entry {
-            time: OffsetDateTime::now_utc(),
+            time: crate::clock::utc_now(),
             actor: ev.actor,
             tenant: ev.tenant,
             action: ev.action.to_owned(),
@@ -125,7 +124,7 @@ impl AuditLog {
                 since.store(0, Ordering::Relaxed);
                 // One node signs for the whole deployment: the holder of the lease, which
                 // moves to another node when the holder stops renewing it.
-                let now = OffsetDateTime::now_utc().unix_timestamp();
+                let now = crate::clock::unix_now();
                 let ttl = 3 * i64::try_from(interval.as_secs())
                     .unwrap_or(i64::MAX / 4)
                     .max(1);
@@ -170,7 +169,7 @@ pub async fn checkpoint_now(
     if last.is_some_and(|l| l >= seq) {
         return Ok(None);
     }
-    let cp = Checkpoint::sign(key, seq, hash, OffsetDateTime::now_utc());
+    let cp = Checkpoint::sign(key, seq, hash, crate::clock::utc_now());
     store
         .insert_checkpoint(&cp)
         .await
@@ -215,7 +214,7 @@ pub fn start_verifier(
     let node = format!("verify-{}", hex::encode(rand::random::<[u8; 8]>()));
     tokio::spawn(async move {
         loop {
-            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let now = crate::clock::unix_now();
             let ttl = i64::try_from(every.as_secs())
                 .unwrap_or(i64::MAX / 4)
                 .max(1);
@@ -278,7 +277,7 @@ pub async fn verify_all(
 
 async fn record_outcome(store: &MetadataStore, intact: bool) -> Result<(), String> {
     let last = LastVerification {
-        at: OffsetDateTime::now_utc().unix_timestamp(),
+        at: crate::clock::unix_now(),
         intact,
     };
     let bytes = serde_json::to_vec(&last).map_err(|e| e.to_string())?;

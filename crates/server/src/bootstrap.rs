@@ -4,8 +4,9 @@
 
 use crate::audit_log::{AuditLog, Event};
 use crate::config::{Config, ENV_PASSPHRASE, Mode};
+use crate::keys::Keys;
 use crate::provisioning;
-use crate::state::{AppState, Inner, Keys};
+use crate::state::{AppState, Inner};
 use callvault_audit::sink::FileSink;
 use callvault_core::{Role, Username};
 use callvault_crypto::{ExposeSecret, KeyProvider, SealContext, SecretString, generate_key_file};
@@ -109,7 +110,7 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         let name = Username::parse("admin").map_err(|e| BootError::Other(e.to_string()))?;
         let (user, secret) = provisioning::create_user(&meta, name.clone(), Role::Admin, None)
             .await
-            .map_err(|e| BootError::Other(e.message))?;
+            .map_err(|e| BootError::Other(e.to_string()))?;
         audit
             .record(Event {
                 actor: "system".into(),

@@ -1,6 +1,11 @@
 //! The edge: every failure becomes an HTTP status, a stable machine code and a message for the
 //! user. The logged detail is a separate field and never reaches the client.
 
+use crate::keys::KeyError;
+use crate::lifecycle::LifecycleError;
+use crate::lifecycle::policy::AdmissionError;
+use crate::provisioning::ProvisioningError;
+use crate::storing::StoringError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -81,6 +86,70 @@ impl ApiError {
             "integrity_error",
             "the stored recording failed its integrity check and was not served; the failure was recorded",
         )
+    }
+    /// The same answer with the cause for the log.
+    fn with_detail(mut self, detail: impl ToString) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            // An ingest node answers as if a decrypting route did not exist.
+            KeyError::IngestNode => ApiError::not_found(),
+            KeyError::Store(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::Invalid(m) => ApiError::bad_request(m),
+            LifecycleError::AuditUnavailable(d) => ApiError::audit_unavailable(d),
+            LifecycleError::Store(e) => e.into(),
+            LifecycleError::Keys(e) => e.into(),
+            e @ LifecycleError::Integrity(_) => ApiError::integrity().with_detail(e),
+            LifecycleError::Internal(d) => ApiError::internal(d),
+        }
+    }
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(e: AdmissionError) -> Self {
+        match e {
+            AdmissionError::NotRecorded { ref tenant, .. } => {
+                let message = format!(
+                    "{e}. The tenant's privacy officer sets policies with POST /api/v1/tenants/{tenant}/recording-policies"
+                );
+                ApiError::new(StatusCode::FORBIDDEN, "not_recorded", message)
+            }
+            AdmissionError::AuditUnavailable(d) => ApiError::audit_unavailable(d),
+            AdmissionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoringError> for ApiError {
+    fn from(e: StoringError) -> Self {
+        match e {
+            StoringError::AuditUnavailable(d) => ApiError::audit_unavailable(d),
+            StoringError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProvisioningError> for ApiError {
+    fn from(e: ProvisioningError) -> Self {
+        match e {
+            ProvisioningError::Invalid(m) => ApiError::bad_request(m),
+            ProvisioningError::UsernameTaken => ApiError::conflict(e.to_string()),
+            ProvisioningError::Store(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
     }
 }
 

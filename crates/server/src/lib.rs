@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod keys;
 pub mod lifecycle;
 pub mod live;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod provisioning;
 pub mod routes;
 pub mod sip;
 pub mod state;
+pub mod storing;
 mod svg;
 pub mod tls;
 

@@ -59,7 +59,7 @@ fn mode(p: &Path) -> Option<u32> {
 }
 
 fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    crate::clock::unix_now()
 }
 
 /// Checks of configuration and files: what `serve` can see before it opens anything.
@@ -275,7 +275,7 @@ pub fn counts(findings: &[Finding]) -> [(Severity, usize); 5] {
 /// Everything: configuration, files and stored state.
 pub async fn all(st: &crate::state::AppState) -> Result<Vec<Finding>, callvault_store::StoreError> {
     let mut f = static_checks(&st.cfg);
-    f.extend(live_checks(&st.cfg, &st.meta, crate::principal::now()).await?);
+    f.extend(live_checks(&st.cfg, &st.meta, crate::clock::unix_now()).await?);
     f.sort_by_key(|x| std::cmp::Reverse(x.severity));
     Ok(f)
 }

@@ -3,6 +3,7 @@
 //! tenant checks. A handler that forgets to ask gets no `Principal` to act with.
 
 use crate::audit_log::Event;
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -11,7 +12,6 @@ use callvault_auth::token::{self, Kind};
 use callvault_core::{Role, TenantId, UserId};
 use callvault_store::{Session, SessionStage, StoreError, User};
 use std::net::SocketAddr;
-use time::OffsetDateTime;
 
 pub const SESSION_COOKIE: &str = "__Host-callvault";
 
@@ -24,10 +24,6 @@ pub fn client_of(parts: &Parts) -> Option<String> {
         .extensions
         .get::<ClientAddr>()
         .map(|c| c.0.ip().to_string())
-}
-
-pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Someone authenticated: a user with a complete session, or an API token.
@@ -100,7 +96,7 @@ impl FromRequestParts<AppState> for AnySession {
             Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
             Err(e) => return Err(e.into()),
         };
-        let t = now();
+        let t = unix_now();
         let cfg = &st.cfg.session;
         if t - session.created_at > cfg.absolute_timeout_secs
             || t - session.last_seen > cfg.idle_timeout_secs
@@ -141,7 +137,7 @@ impl FromRequestParts<AppState> for Principal {
                 Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
                 Err(e) => return Err(e.into()),
             };
-            if tok.revoked_at.is_some() || tok.expires_at <= now() {
+            if tok.revoked_at.is_some() || tok.expires_at <= unix_now() {
                 return Err(ApiError::unauthenticated());
             }
             return Ok(Principal {

@@ -20,7 +20,7 @@ pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), String> {
     .map_err(|e| format!("generating a certificate: {e}"))?;
     // Short-lived like a public certificate (CA/Browser Forum: at most 398 days), so scanners
     // and `doctor` see a sane validity and an operator renews rather than forgets it.
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::clock::utc_now();
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(397);
     let key_pair = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;

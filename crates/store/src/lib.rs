@@ -14,11 +14,11 @@ mod model;
 
 pub use blob::{BlobBackend, BlobConfig, BlobRead, BlobStore};
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
+pub use meta::postgres::tls::{PostgresTransport, SslMode as PostgresSslMode, postgres_transport};
 pub use meta::{
     AuditStore, CoordinationStore, IdentityStore, LifecycleStore, LiveStore, MetaBackend,
     MetadataConfig, MetadataStore, RecordingStore,
 };
-#[cfg(feature = "postgres")]
-pub use meta::postgres::tls::{PostgresTransport, SslMode as PostgresSslMode, postgres_transport};
 pub use model::*;
 pub use secrecy::SecretString;

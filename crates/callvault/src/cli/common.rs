@@ -1,11 +1,11 @@
-//! What the admin verbs share: opening the deployment, auditing as `operator:cli`, requiring
-//! the master key, and the one place a server `ApiError` becomes a CLI message.
+//! What the admin verbs share: opening the deployment, auditing as `operator:cli`, and
+//! requiring the master key. The server's domain errors reach the operator whole, cause and
+//! all, through `anyhow` (`main` prints the chain): the terminal is the CLI's log.
 
 use anyhow::{Result, anyhow};
 use callvault_server::audit_log::Event;
 use callvault_server::config::Config;
-use callvault_server::error::ApiError;
-use callvault_server::state::Keys;
+use callvault_server::keys::Keys;
 use callvault_server::{BootError, Bootstrapped};
 
 /// The actor every CLI audit entry names.
@@ -38,19 +38,4 @@ pub fn keys(b: &Bootstrapped) -> Result<&Keys> {
         .keys
         .as_ref()
         .ok_or_else(|| anyhow!("this needs the master key (mode = full)"))
-}
-
-/// A server error as the operator sees it: its user message.
-pub fn server_error(e: ApiError) -> anyhow::Error {
-    anyhow!(e.message)
-}
-
-/// A server error with the detail that otherwise goes only to the log: for a job the operator
-/// runs by hand, where the terminal is the log.
-pub fn server_error_with_detail(e: ApiError) -> anyhow::Error {
-    anyhow!("{} {}", e.message, e.detail.unwrap_or_default())
-}
-
-pub fn now() -> i64 {
-    callvault_server::principal::now()
 }

@@ -14,7 +14,7 @@ pub async fn run(cfg: &Config, json: bool) -> Result<ExitCode> {
         && let Ok(b) = callvault_server::open(cfg, false).await
     {
         f.extend(
-            posture::live_checks(cfg, &b.state.meta, callvault_server::principal::now()).await?,
+            posture::live_checks(cfg, &b.state.meta, callvault_server::clock::unix_now()).await?,
         );
     }
     f.sort_by_key(|x| std::cmp::Reverse(x.severity));

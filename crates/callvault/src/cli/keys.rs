@@ -1,7 +1,7 @@
 //! `callvault keys export-identity|rotate`: a tenant's key pair, taken out for disaster recovery
 //! or replaced.
 
-use super::common::{audit, keys, open, server_error};
+use super::common::{audit, keys, open};
 use anyhow::{Result, bail};
 use callvault_core::TenantId;
 use callvault_crypto::{ExposeSecret, TenantIdentity};
@@ -64,9 +64,7 @@ pub async fn run(cmd: KeysCmd, cfg: &Config) -> Result<ExitCode> {
         KeysCmd::Rotate { tenant } => {
             let tenant = TenantId::parse(&tenant)?;
             audit(&b, "tenant.key_rotate", tenant.to_string()).await?;
-            let k = provisioning::rotate_tenant_key(&b.state.meta, kp, &tenant)
-                .await
-                .map_err(server_error)?;
+            let k = provisioning::rotate_tenant_key(&b.state.meta, kp, &tenant).await?;
             println!("tenant {tenant} now uses key {k}");
         }
     }

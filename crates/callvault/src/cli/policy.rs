@@ -1,10 +1,11 @@
 //! `callvault policy recording|retention`: what a tenant records and how long it keeps it.
 
-use super::common::{ACTOR, now, open, server_error};
+use super::common::{ACTOR, open};
 use anyhow::{Context, Result};
 use callvault_core::TenantId;
 use callvault_server::Bootstrapped;
 use callvault_server::audit_log::Event;
+use callvault_server::clock::unix_now;
 use callvault_server::config::Config;
 use callvault_server::lifecycle::policy;
 use clap::Subcommand;
@@ -62,11 +63,8 @@ pub async fn run(cmd: PolicyCmd, cfg: &Config) -> Result<ExitCode> {
             class,
         } => {
             let tenant = existing_tenant(&b, &tenant).await?;
-            let p = policy::checked_policy(tenant, queue, record, parties, class)
-                .map_err(server_error)?;
-            let p = policy::set_policy(st, &origin, p, now())
-                .await
-                .map_err(server_error)?;
+            let p = policy::checked_policy(tenant, queue, record, parties, class)?;
+            let p = policy::set_policy(st, &origin, p, unix_now()).await?;
             println!(
                 "tenant {} queue {:?}: record={} class={}",
                 p.tenant, p.queue, p.record, p.retention_class
@@ -79,10 +77,8 @@ pub async fn run(cmd: PolicyCmd, cfg: &Config) -> Result<ExitCode> {
             days,
         } => {
             let tenant = existing_tenant(&b, &tenant).await?;
-            let r = policy::checked_rule(tenant, &scope, value, days).map_err(server_error)?;
-            let r = policy::set_rule(st, &origin, r, now())
-                .await
-                .map_err(server_error)?;
+            let r = policy::checked_rule(tenant, &scope, value, days)?;
+            let r = policy::set_rule(st, &origin, r, unix_now()).await?;
             println!(
                 "tenant {} {} {:?}: {} days",
                 r.tenant,

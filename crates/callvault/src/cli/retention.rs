@@ -1,8 +1,8 @@
 //! `callvault retention run`: the retention job by hand. `--now` is the only way to judge
 //! expiry at another time than the clock's (`Clock::Fixed` is built nowhere else).
 
-use super::common::{ACTOR, keys, open, server_error, server_error_with_detail};
-use anyhow::Result;
+use super::common::{ACTOR, keys, open};
+use anyhow::{Result, anyhow};
 use callvault_server::clock::Clock;
 use callvault_server::config::Config;
 use callvault_server::lifecycle::retention;
@@ -29,14 +29,12 @@ pub async fn run(cmd: RetentionCmd, cfg: &Config) -> Result<ExitCode> {
     let b = open(cfg).await?;
     keys(&b)?;
     let clock = match now.as_deref() {
-        Some(t) => {
-            Clock::Fixed(callvault_server::api::parse_rfc3339("--now", t).map_err(server_error)?)
-        }
+        Some(t) => Clock::Fixed(callvault_server::clock::parse_rfc3339(t).ok_or_else(|| {
+            anyhow!("`--now` must be an RFC 3339 time, e.g. 2026-11-28T14:05:00Z")
+        })?),
         None => Clock::System,
     };
-    let r = retention::run(&b.state, ACTOR, clock.now(), dry_run)
-        .await
-        .map_err(server_error_with_detail)?;
+    let r = retention::run(&b.state, ACTOR, clock.now(), dry_run).await?;
     println!("{}", serde_json::to_string(&r)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `callvault tenant create|list`.
 
-use super::common::{audit, keys, open, server_error};
+use super::common::{audit, keys, open};
 use anyhow::Result;
 use callvault_core::TenantId;
 use callvault_server::config::Config;
@@ -25,9 +25,8 @@ pub async fn run(cmd: TenantCmd, cfg: &Config) -> Result<ExitCode> {
         TenantCmd::Create { id, name } => {
             let id = TenantId::parse(&id)?;
             audit(&b, "tenant.create", id.to_string()).await?;
-            let t = provisioning::create_tenant(&b.state.meta, &keys(&b)?.provider, id, name)
-                .await
-                .map_err(server_error)?;
+            let t =
+                provisioning::create_tenant(&b.state.meta, &keys(&b)?.provider, id, name).await?;
             println!("created tenant {}", t.id);
         }
         TenantCmd::List => {

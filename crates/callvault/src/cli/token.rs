@@ -1,9 +1,10 @@
 //! `callvault token create|list|revoke`: API tokens for recorders and auditors.
 
-use super::common::{ACTOR, audit, now, open, server_error};
+use super::common::{ACTOR, audit, open};
 use anyhow::{Context, Result};
 use callvault_core::{Role, TenantId};
 use callvault_crypto::ExposeSecret;
+use callvault_server::clock::unix_now;
 use callvault_server::config::Config;
 use callvault_server::provisioning;
 use clap::Subcommand;
@@ -42,8 +43,7 @@ pub async fn run(cmd: TokenCmd, cfg: &Config) -> Result<ExitCode> {
             audit(&b, "token.create", name.clone()).await?;
             let (tok, secret) =
                 provisioning::create_token(&b.state.meta, name, role, tenant, days, ACTOR.into())
-                    .await
-                    .map_err(server_error)?;
+                    .await?;
             println!("{}\t{}", tok.id, secret.expose_secret());
         }
         TokenCmd::List => {
@@ -61,7 +61,7 @@ pub async fn run(cmd: TokenCmd, cfg: &Config) -> Result<ExitCode> {
             audit(&b, "token.revoke", id.clone()).await?;
             b.state
                 .meta
-                .revoke_token(&id, now())
+                .revoke_token(&id, unix_now())
                 .await
                 .context("revoking")?;
             println!("revoked {id}");

@@ -1,6 +1,6 @@
 //! `callvault user create|list`.
 
-use super::common::{audit, open, server_error};
+use super::common::{audit, open};
 use anyhow::Result;
 use callvault_core::{Role, TenantId, Username};
 use callvault_crypto::ExposeSecret;
@@ -36,9 +36,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config) -> Result<ExitCode> {
             let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
             audit(&b, "user.create", username.to_string()).await?;
             let (_, secret) =
-                provisioning::create_user(&b.state.meta, username.clone(), role, tenant)
-                    .await
-                    .map_err(server_error)?;
+                provisioning::create_user(&b.state.meta, username.clone(), role, tenant).await?;
             println!(
                 "created {username}; one-time password: {}",
                 secret.expose_secret()

@@ -2,8 +2,9 @@
 //! before it is answered.
 
 use crate::api::{Json, Path, rfc3339};
+use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::{Admin, Principal, now};
+use crate::principal::{Admin, Principal};
 use crate::provisioning;
 use crate::state::AppState;
 use axum::extract::State;
@@ -11,20 +12,24 @@ use axum::http::StatusCode;
 use callvault_auth::password;
 use callvault_core::{Role, TenantId, UserId, Username};
 use callvault_crypto::ExposeSecret;
+use callvault_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Records the change, then performs it: nothing happens unless its entry is durable (fail
 /// closed). If the change then fails, a second entry says so, so the record never claims a
 /// change that did not happen.
-async fn audited<T>(
+async fn audited<T, E>(
     st: &AppState,
     p: &Principal,
     action: &'static str,
     target: String,
     details: serde_json::Value,
-    work: impl std::future::Future<Output = ApiResult<T>>,
-) -> ApiResult<T> {
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> ApiResult<T>
+where
+    ApiError: From<E>,
+{
     let mut ev = p.event(action, "ok");
     ev.target = Some(target);
     ev.details = Some(details);
@@ -32,7 +37,7 @@ async fn audited<T>(
         .record(ev.clone())
         .await
         .map_err(ApiError::audit_unavailable)?;
-    let out = work.await;
+    let out = work.await.map_err(ApiError::from);
     if let Err(e) = &out {
         ev.result = "error";
         ev.details = Some(serde_json::json!({ "error": e.code }));
@@ -170,7 +175,7 @@ fn user_view(u: &callvault_store::User) -> UserView {
         tenant: u.tenant.as_ref().map(|t| t.to_string()),
         totp_enrolled: u.totp_sealed.is_some(),
         disabled: u.disabled,
-        locked: u.locked_until.is_some_and(|t| t > now()),
+        locked: u.locked_until.is_some_and(|t| t > unix_now()),
     }
 }
 
@@ -248,7 +253,7 @@ pub async fn reset_user(
             user.locked_until = None;
             st.meta.update_user(&user).await?;
             st.meta.delete_user_sessions(&user.id).await?;
-            Ok(())
+            Ok::<_, ApiError>(())
         },
     )
     .await?;
@@ -278,7 +283,7 @@ pub async fn disable_user(
             user.disabled = true;
             st.meta.update_user(&user).await?;
             st.meta.delete_user_sessions(&user.id).await?;
-            Ok(())
+            Ok::<_, StoreError>(())
         },
     )
     .await?;
@@ -386,7 +391,7 @@ pub async fn revoke_token(
         "token.revoke",
         tok.id.clone(),
         serde_json::json!({}),
-        async { Ok(st.meta.revoke_token(&tok.id, now()).await?) },
+        st.meta.revoke_token(&tok.id, unix_now()),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,8 +3,9 @@
 //! their account is operator-wide. Reading them is audited like any other read of the record.
 
 use crate::api::Path;
+use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::{Monitor, now};
+use crate::principal::Monitor;
 use crate::state::AppState;
 use crate::svg::{self, Day};
 use axum::extract::State;
@@ -20,7 +21,7 @@ const DAY_SECS: i64 = 86_400;
 pub const ACCESS_ROLES: [Role; 2] = [Role::Listener, Role::PrivacyOfficer];
 
 fn window() -> (i64, i64) {
-    let today = now() / DAY_SECS;
+    let today = unix_now() / DAY_SECS;
     (today - DAYS + 1, today)
 }
 

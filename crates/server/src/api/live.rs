@@ -108,6 +108,8 @@ impl From<LiveError> for ApiError {
             }
             LiveError::Store(s) => s.into(),
             LiveError::Crypto(c) => ApiError::internal(c.to_string()),
+            LiveError::Keys(k) => k.into(),
+            LiveError::Storing(s) => s.into(),
         }
     }
 }

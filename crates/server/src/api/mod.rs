@@ -47,23 +47,13 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// RFC 3339 timestamps in and out of the API.
-pub fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::clock::rfc3339;
 
+/// An RFC 3339 time from a request's `field`.
 pub fn parse_rfc3339(field: &str, s: &str) -> Result<i64, ApiError> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|d| d.unix_timestamp())
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "`{field}` must be an RFC 3339 time, e.g. 2026-11-28T14:05:00Z"
-            ))
-        })
+    crate::clock::parse_rfc3339(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`{field}` must be an RFC 3339 time, e.g. 2026-11-28T14:05:00Z"
+        ))
+    })
 }

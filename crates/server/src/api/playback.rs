@@ -6,8 +6,9 @@
 //! recorded as an integrity failure.
 
 use crate::api::Path;
+use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::{Listener, now};
+use crate::principal::Listener;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -67,7 +68,7 @@ pub async fn valid_grant(
     if g.user_id != *user || g.tenant != *tenant {
         return Err(ApiError::not_found());
     }
-    if g.expires_at <= now() {
+    if g.expires_at <= unix_now() {
         let mut e =
             ApiError::forbidden("this playback grant has expired; state your purpose again");
         e.code = "grant_expired";

@@ -1,10 +1,12 @@
 //! Recordings: upload (recorder), search, view and access with a purpose (listener).
 
 use crate::api::{Json, Path, parse_rfc3339, rfc3339};
+use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::policy::admit_call;
-use crate::principal::{Listener, Recorder, now};
+use crate::principal::{Listener, Recorder};
 use crate::state::AppState;
+use crate::storing;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use callvault_auth::token::{self, Kind};
@@ -164,14 +166,11 @@ pub async fn upload(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let blob = BlobName::random();
-    st.blobs.put(&blob, payload).await?;
     let id = RecordingId::random();
-    let t = now();
     let rec = Recording {
         id,
         tenant: tenant.clone(),
-        blob,
+        blob: BlobName::random(),
         header: header.as_bytes().to_vec(),
         key_id,
         container: info.container.as_str().to_owned(),
@@ -187,7 +186,7 @@ pub async fn upload(
         agent_id,
         queue,
         external_call_id,
-        created_at: t,
+        created_at: unix_now(),
         retention_class: Some(admitted.retention_class),
     };
     let mut ev = p.event("recording.upload", "ok");
@@ -195,38 +194,23 @@ pub async fn upload(
     ev.details = Some(
         serde_json::json!({ "container": rec.container, "bytes": size, "duration_ms": rec.duration_ms, "retention_class": rec.retention_class, "parties": admitted.parties }),
     );
-    if let Err(e) = st.audit.record(ev).await {
-        let _ = st.blobs.delete(&blob).await;
-        return Err(ApiError::audit_unavailable(e));
-    }
-    if let Err(e) = st.meta.insert_recording(&rec).await {
-        // Not stored after all: remove the payload and correct the record.
-        let _ = st.blobs.delete(&blob).await;
-        let mut ev = p.event("recording.upload", "error");
-        ev.target = Some(id.to_string());
-        let _ = st.audit.record(ev).await;
-        return Err(e.into());
-    }
-    // Peaks are derived data: a recording without them still plays, so a failure here is
-    // logged rather than undoing the upload.
-    if let Some(enc) = peaks_enc
-        && let Err(e) = st.meta.put_peaks(&id, &enc).await
-    {
-        tracing::warn!(recording = %id, error = %e, "waveform peaks not stored");
-    }
+    let uploaded = Uploaded {
+        id: id.to_string(),
+        container: rec.container.clone(),
+        codec: rec.codec.clone(),
+        channels: rec.channels,
+        sample_rate: rec.sample_rate,
+        duration_ms: rec.duration_ms,
+        size,
+    };
+    let sealed = storing::Sealed {
+        rec,
+        payload,
+        peaks: peaks_enc,
+    };
+    st.vault().store(sealed, ev, storing::Row::New).await?;
     st.metrics.uploads.fetch_add(1, Ordering::Relaxed);
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(Uploaded {
-            id: id.to_string(),
-            container: rec.container,
-            codec: rec.codec,
-            channels: rec.channels,
-            sample_rate: rec.sample_rate,
-            duration_ms: rec.duration_ms,
-            size,
-        }),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(uploaded)))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -503,7 +487,7 @@ pub async fn access(
         .await
         .map_err(ApiError::audit_unavailable)?;
     let (grant, hash) = token::generate(Kind::Grant);
-    let expires_at = now() + st.cfg.grants.ttl_secs;
+    let expires_at = unix_now() + st.cfg.grants.ttl_secs;
     st.meta
         .create_grant(&Grant {
             hash: hash.0,

@@ -5,8 +5,9 @@
 
 use crate::api::Json;
 use crate::audit_log::Event;
+use crate::clock::unix_now;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::{AnySession, Principal, SESSION_COOKIE, client_of, now};
+use crate::principal::{AnySession, Principal, SESSION_COOKIE, client_of};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -101,7 +102,7 @@ pub async fn login(
             .map_err(ApiError::audit_unavailable)?;
         return Err(invalid());
     };
-    let t = now();
+    let t = unix_now();
     // A locked account answers exactly like a wrong password (same status, message and
     // work), so lockout does not reveal which usernames exist.
     if user.locked_until.is_some_and(|u| u > t) {
@@ -324,7 +325,7 @@ pub async fn confirm_totp(
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let secret = TotpSecret::from_bytes(secret.expose_secret().clone());
     let code: String = req.code.chars().filter(|c| !c.is_whitespace()).collect();
-    let Some(step) = totp::verify(&secret, &code, now() as u64, None) else {
+    let Some(step) = totp::verify(&secret, &code, unix_now() as u64, None) else {
         return Err(ApiError::bad_request(
             "that code does not match; check the authenticator's clock and try the current code",
         ));

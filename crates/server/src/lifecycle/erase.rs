@@ -7,8 +7,8 @@
 //! The audit entry is written before anything is erased (fail closed) and proves what was
 //! erased without personal data: recording ids (random), SHA-256 of the blob names, counts.
 
+use super::{LifecycleError, LifecycleResult};
 use crate::audit_log::Event;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use callvault_core::{BlobName, TenantId};
 use callvault_store::{ErasureCause, Expired, StoreError};
@@ -44,7 +44,7 @@ pub async fn shred(
     cause: ErasureCause,
     reason: Option<&str>,
     now: i64,
-) -> ApiResult<Shredded> {
+) -> LifecycleResult<Shredded> {
     if victims.is_empty() {
         return Ok(Shredded::default());
     }
@@ -65,7 +65,7 @@ pub async fn shred(
     st.audit
         .record(ev.clone())
         .await
-        .map_err(ApiError::audit_unavailable)?;
+        .map_err(LifecycleError::AuditUnavailable)?;
     let erased = st.meta.erase_recordings(tenant, &ids, now, cause).await?;
     let spared: Vec<String> = ids
         .iter()
@@ -82,7 +82,7 @@ pub async fn shred(
         st.audit
             .record(correction)
             .await
-            .map_err(ApiError::audit_unavailable)?;
+            .map_err(LifecycleError::AuditUnavailable)?;
     }
     st.metrics
         .recordings_erased
@@ -96,7 +96,7 @@ pub async fn shred(
 
 /// Deletes the payload blobs that erasures queued. Returns how many were deleted; a blob that
 /// cannot be deleted now stays queued (logged, retried on the next run).
-pub async fn collect_garbage(st: &AppState) -> ApiResult<u64> {
+pub async fn collect_garbage(st: &AppState) -> LifecycleResult<u64> {
     let mut deleted = 0;
     loop {
         let pending = st.meta.pending_blob_deletions(GC_BATCH).await?;

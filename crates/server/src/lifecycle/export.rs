@@ -5,9 +5,9 @@
 //!
 //! The archive is built in memory and sent; the server never writes it to disk.
 
-use crate::api::rfc3339;
+use super::{LifecycleError, LifecycleResult};
 use crate::audit_log::Event;
-use crate::error::{ApiError, ApiResult};
+use crate::clock::rfc3339;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -134,7 +134,7 @@ pub async fn build(
     tenant: &TenantId,
     caller: &E164,
     now: i64,
-) -> ApiResult<(Vec<u8>, usize)> {
+) -> LifecycleResult<(Vec<u8>, usize)> {
     let keys = st.keys()?;
     let recs =
         super::caller_recordings(st, tenant, super::caller_hash(st, tenant, caller).await?).await?;
@@ -149,7 +149,7 @@ pub async fn build(
     st.audit
         .record(summary)
         .await
-        .map_err(ApiError::audit_unavailable)?;
+        .map_err(LifecycleError::AuditUnavailable)?;
     let mut recordings = Vec::with_capacity(recs.len());
     for r in recs {
         let ev = Event {
@@ -162,7 +162,7 @@ pub async fn build(
         st.audit
             .record(ev)
             .await
-            .map_err(ApiError::audit_unavailable)?;
+            .map_err(LifecycleError::AuditUnavailable)?;
         let identity = keys.identity(&st.meta, tenant, r.key_id).await?;
         let blob = st.blobs.open(&r.blob).await?;
         let header = Header::from_bytes(r.header.clone());
@@ -173,8 +173,8 @@ pub async fn build(
                 .map(|_| out)
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|_| ApiError::integrity())?;
+        .map_err(|e| LifecycleError::Internal(format!("reading recording {}: {e}", r.id)))?
+        .map_err(|e| LifecycleError::Integrity(format!("recording {} ({e})", r.id)))?;
         recordings.push(ExportedRecording {
             id: r.id.to_string(),
             started_at: rfc3339(r.started_at),
@@ -202,12 +202,13 @@ pub async fn build(
         generated_by: origin.actor.clone(),
         recordings,
     };
-    let json = serde_json::to_vec_pretty(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&body)
+        .map_err(|e| LifecycleError::Internal(format!("encoding the archive: {e}")))?;
     Ok((seal(&keys.signing, &json), n))
 }
 
 /// The access report of one recording: every audit entry that names it.
-async fn accesses(st: &AppState, id: &str) -> ApiResult<Vec<Access>> {
+async fn accesses(st: &AppState, id: &str) -> LifecycleResult<Vec<Access>> {
     let mut out = Vec::new();
     let mut after_seq = 0;
     loop {

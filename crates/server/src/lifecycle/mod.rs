@@ -10,14 +10,41 @@ pub mod posture;
 pub mod pseudonym;
 pub mod retention;
 
-use crate::error::ApiResult;
+use crate::keys::KeyError;
 use crate::state::AppState;
 use callvault_core::{E164, TenantId};
-use callvault_store::{Recording, RecordingFilter};
+use callvault_store::{Recording, RecordingFilter, StoreError};
+
+/// Why a lifecycle action (a policy change, a retention run, an erasure, a subject access
+/// export) was not done. The HTTP edge and the CLI each say it their own way; the cause is kept.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// A request a person must correct; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// The audit entry could not be written, so the action was not taken (fail closed).
+    #[error("the audit record could not be written, so nothing was done: {0}")]
+    AuditUnavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// Stored data failed its integrity check and was not used.
+    #[error("{0} failed its integrity check")]
+    Integrity(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type LifecycleResult<T> = Result<T, LifecycleError>;
 
 /// The tenant's keyed hash of a caller number: how callvault finds a caller's recordings
 /// without storing the number in clear.
-pub async fn caller_hash(st: &AppState, tenant: &TenantId, caller: &E164) -> ApiResult<[u8; 32]> {
+pub async fn caller_hash(
+    st: &AppState,
+    tenant: &TenantId,
+    caller: &E164,
+) -> LifecycleResult<[u8; 32]> {
     Ok(st
         .keys()?
         .caller_key(&st.meta, tenant)
@@ -30,7 +57,7 @@ pub async fn caller_recordings(
     st: &AppState,
     tenant: &TenantId,
     hash: [u8; 32],
-) -> ApiResult<Vec<Recording>> {
+) -> LifecycleResult<Vec<Recording>> {
     const PAGE: u32 = 500;
     let mut out: Vec<Recording> = Vec::new();
     loop {

@@ -2,12 +2,11 @@
 //! asks [`admit_call`] before it stores a byte, so that nothing is recorded that no policy
 //! asks for.
 
+use super::{LifecycleError, LifecycleResult};
 use crate::audit_log::Event;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use axum::http::StatusCode;
 use callvault_core::TenantId;
-use callvault_store::{RecordingPolicy, RetentionRule, RuleScope};
+use callvault_store::{RecordingPolicy, RetentionRule, RuleScope, StoreError};
 use std::sync::atomic::Ordering;
 
 /// `parties` values: which legs of a call a live recorder keeps.
@@ -17,9 +16,9 @@ pub const PARTIES: [&str; 3] = ["both", "caller", "agent"];
 pub const MAX_DAYS: i64 = 36_500;
 
 /// A queue, class or agent name: 1 to 128 characters without control characters.
-pub fn label(field: &str, v: &str) -> ApiResult<()> {
+pub fn label(field: &str, v: &str) -> LifecycleResult<()> {
     if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
+        return Err(LifecycleError::Invalid(format!(
             "`{field}` must be 1 to 128 characters without control characters"
         )));
     }
@@ -33,14 +32,14 @@ pub fn checked_policy(
     record: bool,
     parties: String,
     retention_class: String,
-) -> ApiResult<RecordingPolicy> {
+) -> LifecycleResult<RecordingPolicy> {
     if let Some(q) = &queue {
         label("queue", q)?;
     }
     label("retention_class", &retention_class)?;
     if !PARTIES.contains(&parties.as_str()) {
-        return Err(ApiError::bad_request(
-            "`parties` must be both, caller or agent",
+        return Err(LifecycleError::Invalid(
+            "`parties` must be both, caller or agent".into(),
         ));
     }
     Ok(RecordingPolicy {
@@ -60,26 +59,30 @@ pub fn checked_rule(
     scope: &str,
     value: Option<String>,
     days: i64,
-) -> ApiResult<RetentionRule> {
+) -> LifecycleResult<RetentionRule> {
     let scope = RuleScope::parse(scope)
-        .ok_or_else(|| ApiError::bad_request("`scope` must be tenant, queue or class"))?;
+        .ok_or_else(|| LifecycleError::Invalid("`scope` must be tenant, queue or class".into()))?;
     let value = match (scope, value) {
         (RuleScope::Tenant, None) => String::new(),
         (RuleScope::Tenant, Some(_)) => {
-            return Err(ApiError::bad_request("a `tenant` rule takes no `value`"));
+            return Err(LifecycleError::Invalid(
+                "a `tenant` rule takes no `value`".into(),
+            ));
         }
         (_, Some(v)) => {
             label("value", &v)?;
             v
         }
         (_, None) => {
-            return Err(ApiError::bad_request(
-                "a `queue` or `class` rule needs `value`: the queue or class it is for",
+            return Err(LifecycleError::Invalid(
+                "a `queue` or `class` rule needs `value`: the queue or class it is for".into(),
             ));
         }
     };
     if !(1..=MAX_DAYS).contains(&days) {
-        return Err(ApiError::bad_request("`days` must be between 1 and 36500"));
+        return Err(LifecycleError::Invalid(
+            "`days` must be between 1 and 36500".into(),
+        ));
     }
     Ok(RetentionRule {
         tenant,
@@ -97,7 +100,7 @@ pub async fn set_policy(
     origin: &Event,
     mut p: RecordingPolicy,
     now: i64,
-) -> ApiResult<RecordingPolicy> {
+) -> LifecycleResult<RecordingPolicy> {
     p.updated_by = origin.actor.clone();
     p.updated_at = now;
     let ev = Event {
@@ -112,7 +115,7 @@ pub async fn set_policy(
     st.audit
         .record(ev)
         .await
-        .map_err(ApiError::audit_unavailable)?;
+        .map_err(LifecycleError::AuditUnavailable)?;
     st.meta.put_recording_policy(&p).await?;
     Ok(p)
 }
@@ -123,7 +126,7 @@ pub async fn set_rule(
     origin: &Event,
     mut r: RetentionRule,
     now: i64,
-) -> ApiResult<RetentionRule> {
+) -> LifecycleResult<RetentionRule> {
     r.updated_by = origin.actor.clone();
     r.updated_at = now;
     let ev = Event {
@@ -138,7 +141,7 @@ pub async fn set_rule(
     st.audit
         .record(ev)
         .await
-        .map_err(ApiError::audit_unavailable)?;
+        .map_err(LifecycleError::AuditUnavailable)?;
     st.meta.put_retention_rule(&r).await?;
     Ok(r)
 }
@@ -162,6 +165,24 @@ pub fn covering<'a>(
     own.or_else(|| policies.iter().find(|p| p.queue.is_empty()))
 }
 
+/// Why a call was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// No policy asks for this call; the message says which tenant and queue, and that nothing
+    /// was stored. Each edge adds how its caller can change that.
+    #[error("call refused: {reason} (tenant `{tenant}`, queue {}); nothing was stored", queue.as_deref().map_or("not given".to_owned(), |q| format!("`{q}`")))]
+    NotRecorded {
+        reason: &'static str,
+        tenant: TenantId,
+        queue: Option<String>,
+    },
+    /// The refusal could not be audited; the call is refused all the same.
+    #[error("call refused, and the refusal could not be audited: {0}")]
+    AuditUnavailable(String),
+    #[error("reading the recording policies: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// Decides whether a call of `tenant` on `queue` may be recorded. A call that no policy covers,
 /// or whose policy says not to record, is refused with an error the recorder can act on, and the
 /// refusal is audited (as `ingest.refused`, from `origin`'s actor and client). If the refusal
@@ -171,9 +192,9 @@ pub async fn admit_call(
     origin: &Event,
     tenant: &TenantId,
     queue: Option<&str>,
-) -> ApiResult<Admission> {
+) -> Result<Admission, AdmissionError> {
     let policies = st.meta.recording_policies(tenant).await?;
-    let why = match covering(&policies, queue) {
+    let reason = match covering(&policies, queue) {
         Some(p) if p.record => {
             return Ok(Admission {
                 retention_class: p.retention_class.clone(),
@@ -187,21 +208,18 @@ pub async fn admit_call(
     let ev = Event {
         action: "ingest.refused",
         result: "refused",
-        details: Some(serde_json::json!({ "queue": queue, "reason": why })),
+        details: Some(serde_json::json!({ "queue": queue, "reason": reason })),
         ..origin.clone()
     };
     st.audit
         .record(ev)
         .await
-        .map_err(ApiError::audit_unavailable)?;
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "not_recorded",
-        format!(
-            "call refused: {why} (tenant `{tenant}`, queue {}); nothing was stored. The tenant's privacy officer sets policies with POST /api/v1/tenants/{tenant}/recording-policies",
-            queue.map_or("not given".to_owned(), |q| format!("`{q}`"))
-        ),
-    ))
+        .map_err(AdmissionError::AuditUnavailable)?;
+    Err(AdmissionError::NotRecorded {
+        reason,
+        tenant: tenant.clone(),
+        queue: queue.map(str::to_owned),
+    })
 }
 
 #[cfg(test)]

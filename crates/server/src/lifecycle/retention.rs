@@ -3,8 +3,8 @@
 //! the `retention` lease, and by `callvault retention run [--dry-run] [--now T]`.
 
 use super::erase::{collect_garbage, shred};
+use super::{LifecycleError, LifecycleResult};
 use crate::audit_log::Event;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use callvault_store::ErasureCause;
 use serde::Serialize;
@@ -33,7 +33,12 @@ pub struct RunReport {
 }
 
 /// One retention run over every tenant, as `actor`, judging expiry at `now`.
-pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResult<RunReport> {
+pub async fn run(
+    st: &AppState,
+    actor: &str,
+    now: i64,
+    dry_run: bool,
+) -> LifecycleResult<RunReport> {
     let batch = st.cfg.retention.batch.max(1);
     let origin = Event {
         actor: actor.to_owned(),
@@ -95,7 +100,7 @@ pub async fn run(st: &AppState, actor: &str, now: i64, dry_run: bool) -> ApiResu
     st.audit
         .record(ev)
         .await
-        .map_err(ApiError::audit_unavailable)?;
+        .map_err(LifecycleError::AuditUnavailable)?;
     Ok(report)
 }
 
@@ -117,11 +122,7 @@ pub fn start_job(st: AppState) {
                         tracing::info!(erased = r.expired, spared = r.spared, "retention run");
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::error!(
-                        error = %e.message,
-                        detail = e.detail.as_deref().unwrap_or(""),
-                        "retention run failed"
-                    ),
+                    Err(e) => tracing::error!(error = %e, "retention run failed"),
                 },
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "retention lease failed"),

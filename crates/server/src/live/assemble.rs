@@ -7,10 +7,11 @@
 use super::assembler::LowPriorityThread;
 use super::{Acked, CallFormat, LiveCalls, LiveError, Plain};
 use crate::audit_log::Event;
-use crate::state::Keys;
+use crate::keys::Keys;
+use crate::storing::{Row, Sealed, Stored, Vault};
 use callvault_core::{BlobName, RecordingId};
 use callvault_crypto::{JournalKey, RecordingWriter, SecretBox, TenantIdentity};
-use callvault_store::{LiveCall, LiveChunk, LiveState, MetadataStore, Recording, StoreError};
+use callvault_store::{LiveCall, LiveChunk, LiveState, MetadataStore, Recording};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -157,10 +158,7 @@ impl LiveCalls {
         call: &LiveCall,
     ) -> Result<Option<Recording>, LiveError> {
         let meta = &self.0.meta;
-        let identity = keys
-            .identity(meta, &call.tenant, call.key_id)
-            .await
-            .map_err(|e| LiveError::Journal(e.message))?;
+        let identity = keys.identity(meta, &call.tenant, call.key_id).await?;
         let seqs = meta.live_chunk_seqs(&call.id).await?;
         let acked = Acked::from_sorted(seqs);
         let total = call
@@ -187,12 +185,10 @@ impl LiveCalls {
         let policies = meta.recording_policies(&call.tenant).await?;
         let retention_class = crate::lifecycle::policy::covering(&policies, call.queue.as_deref())
             .map(|p| p.retention_class.clone());
-        let blob = BlobName::random();
-        self.0.blobs.put(&blob, payload).await?;
         let rec = Recording {
             id: call.id,
             tenant: call.tenant.clone(),
-            blob,
+            blob: BlobName::random(),
             header: header.as_bytes().to_vec(),
             key_id: call.key_id,
             container: info.container.as_str().to_owned(),
@@ -209,7 +205,7 @@ impl LiveCalls {
             queue: call.queue.clone(),
             external_call_id: call.external_call_id.clone(),
             retention_class,
-            created_at: crate::principal::now(),
+            created_at: crate::clock::unix_now(),
         };
         let complete = call.state == LiveState::Finished;
         let outcome = super::Outcome {
@@ -233,28 +229,28 @@ impl LiveCalls {
             })),
             ..Event::default()
         };
-        if let Err(e) = self.0.audit.record(ev).await {
-            let _ = self.0.blobs.delete(&blob).await;
-            return Err(LiveError::Audit(e));
-        }
         let outcome =
             serde_json::to_string(&outcome).map_err(|e| LiveError::Journal(e.to_string()))?;
-        match meta.store_live_call(&rec, &outcome).await {
-            Ok(()) => {
+        let sealed = Sealed {
+            rec: rec.clone(),
+            payload,
+            peaks: None,
+        };
+        let row = Row::LiveCall { outcome: &outcome };
+        let vault = Vault {
+            meta,
+            blobs: &self.0.blobs,
+            audit: &self.0.audit,
+        };
+        match vault.store(sealed, ev, row).await? {
+            Stored::Now => {
                 self.0
                     .metrics
                     .live_stored
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Some(rec))
             }
-            Err(StoreError::Conflict(_)) => {
-                let _ = self.0.blobs.delete(&blob).await;
-                Ok(None)
-            }
-            Err(e) => {
-                let _ = self.0.blobs.delete(&blob).await;
-                Err(e.into())
-            }
+            Stored::Already => Ok(None),
         }
     }
 }

@@ -13,7 +13,8 @@
 //! once. A call that fails is tried again after a pause of its own that doubles per failure
 //! (`Backoff`), so it neither blocks nor slows the calls behind it.
 
-use crate::state::{AppState, Keys};
+use crate::keys::Keys;
+use crate::state::AppState;
 use callvault_core::RecordingId;
 use callvault_store::LiveState;
 use std::collections::{HashMap, HashSet};

@@ -74,6 +74,10 @@ pub enum LiveError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Storing(#[from] crate::storing::StoringError),
 }
 
 /// The audio format of a call, fixed at open.
@@ -298,7 +302,7 @@ impl LiveCalls {
             .transpose()?;
         let (key, wrapped) = JournalKey::generate(&recipients)?;
         let id = RecordingId::random();
-        let now = crate::principal::now();
+        let now = crate::clock::unix_now();
         let call = LiveCall {
             id,
             tenant: tenant.clone(),
@@ -470,7 +474,7 @@ impl LiveCalls {
             "missing": st.acked.missing_below(total).len(),
         }));
         self.0.audit.record(ev).await.map_err(LiveError::Audit)?;
-        let now = crate::principal::now();
+        let now = crate::clock::unix_now();
         let outcome =
             (!paused.is_empty()).then(|| serde_json::json!({ "paused": paused }).to_string());
         self.0

@@ -40,7 +40,7 @@ pub fn start(st: AppState) {
 
 /// One pass: finalises the idle calls; `true` if the batch was full.
 async fn sweep(st: &AppState) -> Result<bool, super::LiveError> {
-    let now = crate::principal::now();
+    let now = crate::clock::unix_now();
     let idle = st
         .meta
         .live_calls_in_state(

@@ -25,7 +25,7 @@ impl ChunkWriter {
                 let (chunks, replies): (Vec<LiveChunk>, Vec<Reply>) = batch.drain(..).unzip();
                 let started = std::time::Instant::now();
                 let appended = store
-                    .append_live_chunks(&chunks, crate::principal::now())
+                    .append_live_chunks(&chunks, crate::clock::unix_now())
                     .await;
                 metrics.live_group_commit.observe(started.elapsed());
                 match appended {

@@ -104,7 +104,7 @@ mod tests {
         let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
         crate::tls::generate_self_signed(&cert, &key).unwrap();
         let (from, to) = validity(&cert).unwrap();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::clock::unix_now();
         assert!(
             from < now && (396 * DAY..=398 * DAY).contains(&(to - now)),
             "{from} {to}"

@@ -4,6 +4,7 @@
 //! Returning `Err` refuses the INVITE with 403 and the reason.
 
 use crate::audit_log::Event;
+use crate::lifecycle::policy::AdmissionError;
 use callvault_core::TenantId;
 use std::net::SocketAddr;
 
@@ -23,8 +24,16 @@ pub async fn admit_siprec_call(
         client: Some(peer.ip().to_string()),
         ..Event::default()
     };
-    crate::lifecycle::policy::admit_call(st, &origin, tenant, queue)
-        .await
-        .map(drop)
-        .map_err(|e| Refusal(e.message))
+    match crate::lifecycle::policy::admit_call(st, &origin, tenant, queue).await {
+        Ok(_) => Ok(()),
+        // The policy's own answer is for the SRC's operator: it names the tenant and queue.
+        Err(e @ AdmissionError::NotRecorded { .. }) => Err(Refusal(e.to_string())),
+        // Anything else is this server's trouble: the cause goes to the log, not the wire.
+        Err(e) => {
+            tracing::error!(source, tenant = %tenant, error = %e, "SIPREC call refused: the recording policy could not be checked");
+            Err(Refusal(
+                "the recording policy could not be checked; nothing was recorded".into(),
+            ))
+        }
+    }
 }

@@ -6,7 +6,9 @@
 
 use super::body::offer_of;
 use super::parties::user_part;
-use super::{ALLOW, Dialog, Recipient, Reject, Srs, Transport, lock, random_tag, reject};
+use super::{
+    ALLOW, Dialog, Recipient, Reject, Srs, Transport, internal_error, lock, random_tag, reject,
+};
 use crate::audit_log::Event;
 use crate::config::SipSource;
 use crate::live::{CallFormat, OpenCall};
@@ -189,9 +191,12 @@ impl Srs {
         let output = streams.output(offer);
         let open = self.open_call(msg, admitted, output).await?;
         let caller = open.caller.clone();
-        let (key_id, recipient) = self.st.active_recipient(tenant).await.map_err(|_| {
-            reject(500, "Server Internal Error").warn("the tenant has no recording key")
-        })?;
+        let (key_id, recipient) = self
+            .st
+            .active_recipient(tenant)
+            .await
+            .map_err(|e| internal_error("reading the tenant's recording key", e))
+            .map_err(|r| r.warn("the tenant has no recording key"))?;
         let actor_event = |action: &'static str| Event {
             actor: format!("sip:{}", source.name),
             tenant: Some(tenant.to_string()),
@@ -271,16 +276,16 @@ impl Srs {
             (Some(c), Some(keys)) => Some(
                 keys.caller_key(&self.st.meta, tenant)
                     .await
-                    .map_err(|_| reject(500, "Server Internal Error"))?
+                    .map_err(|e| internal_error("opening the caller hash key", e))?
                     .hash(c.expose()),
             ),
             _ => None,
         };
         let format = CallFormat::new(output.live_name(), 8000, 2, 200)
-            .map_err(|_| reject(500, "Server Internal Error"))?;
+            .map_err(|e| internal_error("the live call format", e))?;
         Ok(OpenCall {
             format,
-            started_at: crate::principal::now(),
+            started_at: crate::clock::unix_now(),
             direction: CallDirection::Inbound,
             caller: caller_number,
             caller_hash,

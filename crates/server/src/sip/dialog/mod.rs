@@ -132,6 +132,12 @@ impl Reject {
     }
 }
 
+/// A 500 for this server's own trouble: the cause goes to the log, never on the wire.
+fn internal_error(what: &'static str, cause: impl std::fmt::Display) -> Reject {
+    tracing::error!(error = %cause, "SIPREC: {what} failed");
+    reject(500, "Server Internal Error")
+}
+
 impl Srs {
     pub fn new(st: AppState) -> Result<Arc<Self>, String> {
         let cfg = &st.cfg.sip;

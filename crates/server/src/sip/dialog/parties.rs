@@ -2,7 +2,7 @@
 //! with the recording when the INVITE is answered and whenever a re-INVITE or UPDATE brings new
 //! metadata, so that a search by any of their numbers finds the call.
 
-use super::{Recipient, Reject, Srs, reject};
+use super::{Recipient, Reject, Srs, internal_error, reject};
 use callvault_core::E164;
 use callvault_sip::metadata::Metadata;
 use callvault_store::Party;
@@ -26,11 +26,10 @@ impl Srs {
         if numbers.is_empty() {
             return Ok(());
         }
-        let internal = |_| reject(500, "Server Internal Error");
         let hasher = keys
             .caller_key(&self.st.meta, &rec.tenant)
             .await
-            .map_err(internal)?;
+            .map_err(|e| internal_error("opening the caller hash key", e))?;
         let recipients = [rec.key.clone()];
         let parties = numbers
             .iter()
@@ -38,7 +37,7 @@ impl Srs {
                 Ok(Party {
                     number_hash: hasher.hash(n.expose()),
                     number_enc: callvault_crypto::encrypt_small(&recipients, n.expose().as_bytes())
-                        .map_err(|_| reject(500, "Server Internal Error"))?,
+                        .map_err(|e| internal_error("sealing a party's number", e))?,
                 })
             })
             .collect::<Result<Vec<_>, Reject>>()?;
