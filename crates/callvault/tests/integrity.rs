@@ -260,3 +260,35 @@ async fn no_audit_no_access() {
     db.execute_batch("DROP TRIGGER audit_down;").unwrap();
     assert_eq!(nurse.client.get(&url).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_says_why_the_audit_record_refused_a_change() {
+    // Before the domain errors, the CLI printed "the audit record could not be written, so
+    // nothing was done; try again later" and the cause was lost: the CLI has no other log.
+    let s = Server::start();
+    let admin = s.admin().await;
+    s.tenant(&admin, "region-a").await;
+    let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
+    db.execute_batch("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit down'); END;")
+        .unwrap();
+    let out = s.cli(&[
+        "policy",
+        "retention",
+        "--tenant",
+        "region-a",
+        "--scope",
+        "tenant",
+        "--days",
+        "30",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the audit record could not be written") && stderr.contains("audit down"),
+        "{stderr}"
+    );
+    let rules: i64 = db
+        .query_row("SELECT COUNT(*) FROM retention_rules", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rules, 0, "nothing changed without its audit entry");
+}

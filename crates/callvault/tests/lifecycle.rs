@@ -1,3 +1,5 @@
+// size: one test binary per feature. Every file here is its own binary that links the whole
+// server (about a minute on CI's two cores), so a feature's black-box tests share one file.
 //! Lifecycle and privacy, black-box: recording policy at ingest, retention (longest rule wins,
 //! holds spare, idempotent), crypto-shredding that outlives a copy of the blob store, two-person
 //! caller erasure, the signed subject access archive, and caller numbers never in clear.

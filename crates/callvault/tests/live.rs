@@ -334,6 +334,38 @@ async fn a_call_that_cannot_be_stored_waits_in_the_journal_and_holds_up_no_other
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_key_that_does_not_open_names_its_cause_in_the_log() {
+    // Before the domain errors, assembly turned this into "journal: … details in the log" and
+    // logged no detail at all.
+    let s = Server::start();
+    let (token, _, _) = setup(&s).await;
+    let r = Recorder::new(&s, &token);
+    let id = r.open().await;
+    let mut sent = BTreeMap::new();
+    r.send(&id, 40, 0..2, &mut sent).await;
+    let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let n = db
+        .execute(
+            "UPDATE tenant_keys SET identity_sealed = ?1",
+            [b"not a sealed identity".as_slice()],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(r.finish(&id, None).await["state"], "finished");
+    wait_until(
+        || {
+            s.log().lines().any(|l| {
+                l.contains("storing a live call failed")
+                    && l.contains(&id)
+                    && l.contains("opening the identity of tenant `region-skane` (key 1)")
+            })
+        },
+        "the assembly failure and its cause in the log",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_a_clear_error_and_harms_no_other_call() {
     let s = Server::start();
     let admin = s.admin().await;

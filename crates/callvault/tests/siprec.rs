@@ -1,3 +1,5 @@
+// size: one test binary per feature. Every file here is its own binary that links the whole
+// server (about a minute on CI's two cores), so a feature's black-box tests share one file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! SIPREC end to end, black-box: SIPp (`sip-tester`) plays a recording client against the
 //! real server over UDP and TCP, sending multipart SDP + metadata and then two RTP streams of
@@ -558,6 +560,37 @@ fn in_dialog(request: &str, call_id: &str, ok: &str, method: &str, cseq: u32) ->
             &format!("branch=z9hG4bK{call_id}"),
             &format!("branch=z9hG4bK{call_id}-{cseq}"),
         )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_check_that_fails_refuses_the_call_and_logs_its_cause_not_the_wire() {
+    // Before the domain errors, the refusal said only "the audit record could not be written"
+    // and the cause reached neither the SRC nor the log.
+    let s = recorder_server(4, true);
+    let (admin, _) = setup(&s).await;
+    let off =
+        serde_json::json!({ "record": false, "parties": "both", "retention_class": "standard" });
+    s.policy(&admin, TENANT, off).await;
+    let db = rusqlite::Connection::open(s.data().join("metadata.sqlite")).unwrap();
+    db.execute_batch("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit down'); END;")
+        .unwrap();
+    let src = Client::from("127.0.0.1", s.sip_udp.as_deref().unwrap());
+    let answer = src.ask(&invite("unaudited", "Require: siprec\r\n", SDP));
+    assert!(
+        answer.starts_with("SIP/2.0 403 ") && answer.contains("could not be checked"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("audit down"),
+        "no cause on the wire: {answer}"
+    );
+    assert!(
+        s.log()
+            .lines()
+            .any(|l| l.contains("SIPREC call refused") && l.contains("audit down")),
+        "{}",
+        s.log()
+    );
 }
 
 /// The answered RTP ports, in offer order.

@@ -82,22 +82,9 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, recordings: u64, posture: &[crate::posture::Finding]) -> String {
-        let mut s = String::new();
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(s, "# TYPE callvault_http_responses_total counter");
-        for (class, c) in [
-            ("2xx", &self.http_2xx),
-            ("4xx", &self.http_4xx),
-            ("5xx", &self.http_5xx),
-        ] {
-            let _ = writeln!(
-                s,
-                "callvault_http_responses_total{{class=\"{class}\"}} {}",
-                g(c)
-            );
-        }
-        for (name, help, c) in [
+    /// Every plain counter: its name, its help text, its value.
+    fn counters(&self) -> [(&'static str, &'static str, &AtomicU64); 16] {
+        [
             (
                 "callvault_uploads_total",
                 "recordings stored",
@@ -178,7 +165,25 @@ impl Metrics {
                 "RTP packets never received (by sequence number), stored as silence",
                 &self.sip_media.lost_packets,
             ),
+        ]
+    }
+
+    pub fn render(&self, recordings: u64, posture: &[crate::posture::Finding]) -> String {
+        let mut s = String::new();
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# TYPE callvault_http_responses_total counter");
+        for (class, c) in [
+            ("2xx", &self.http_2xx),
+            ("4xx", &self.http_4xx),
+            ("5xx", &self.http_5xx),
         ] {
+            let _ = writeln!(
+                s,
+                "callvault_http_responses_total{{class=\"{class}\"}} {}",
+                g(c)
+            );
+        }
+        for (name, help, c) in self.counters() {
             let _ = writeln!(
                 s,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",

@@ -6,6 +6,7 @@
 pub mod certificate;
 mod freshness;
 
+use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, MetadataBackend, Mode};
 use callvault_store::MetadataStore;
 use serde::Serialize;
@@ -58,10 +59,6 @@ fn mode(p: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-fn unix_now() -> i64 {
-    crate::clock::unix_now()
-}
-
 /// Checks of configuration and files: what `serve` can see before it opens anything.
 pub fn static_checks(cfg: &Config) -> Vec<Finding> {
     let mut f = Vec::new();
@@ -93,6 +90,60 @@ pub fn static_checks(cfg: &Config) -> Vec<Finding> {
         now,
         cfg.posture.max_software_age_days,
     ));
+    f.extend(file_modes(cfg));
+    if cfg.tls.cert.is_none()
+        && !cfg.server.insecure_plaintext
+        && !cfg.server.listen.ip().is_loopback()
+    {
+        f.push(Finding {
+            id: "tls_self_signed",
+            severity: Severity::High,
+            explanation: format!(
+                "{} is reachable beyond loopback with the self-signed certificate from `callvault init`: clients cannot authenticate the server",
+                cfg.server.listen
+            ),
+            fix: "set tls.cert and tls.key to a certificate from your CA".into(),
+        });
+    }
+    if cfg.server.insecure_plaintext {
+        f.push(Finding {
+            id: "insecure_plaintext",
+            severity: Severity::Medium,
+            explanation:
+                "server.insecure_plaintext is on: traffic on the loopback listener is not encrypted"
+                    .into(),
+            fix: "remove server.insecure_plaintext unless a local TLS proxy fronts callvault"
+                .into(),
+        });
+    }
+    if cfg.audit.sink_file.is_none() {
+        f.push(Finding {
+            id: "audit_sink_default",
+            severity: Severity::Low,
+            explanation: "the external audit sink is the default file next to the data directory"
+                .into(),
+            fix: "set audit.sink_file to a file on another mount or host".into(),
+        });
+    }
+    f.extend(postgres_transport(cfg));
+    if std::env::var(crate::config::ENV_LOG)
+        .is_ok_and(|v| v.contains("debug") || v.contains("trace"))
+    {
+        f.push(Finding {
+            id: "debug_logging",
+            severity: Severity::Low,
+            explanation:
+                "debug logging is on: logs grow fast and carry more detail than operations need"
+                    .into(),
+            fix: "unset CALLVAULT_LOG or set it to info".into(),
+        });
+    }
+    f
+}
+
+/// The modes of the secret files and the data directory: none may be readable by others.
+fn file_modes(cfg: &Config) -> Vec<Finding> {
+    let mut f = Vec::new();
     let key = &cfg.keys.master_key_file;
     match mode(key) {
         None if cfg.mode == Mode::Full => f.push(Finding {
@@ -132,73 +183,32 @@ pub fn static_checks(cfg: &Config) -> Vec<Finding> {
             fix: format!("chmod 600 {}", tls_key.display()),
         });
     }
-    if cfg.tls.cert.is_none()
-        && !cfg.server.insecure_plaintext
-        && !cfg.server.listen.ip().is_loopback()
-    {
-        f.push(Finding {
-            id: "tls_self_signed",
-            severity: Severity::High,
-            explanation: format!(
-                "{} is reachable beyond loopback with the self-signed certificate from `callvault init`: clients cannot authenticate the server",
-                cfg.server.listen
-            ),
-            fix: "set tls.cert and tls.key to a certificate from your CA".into(),
-        });
-    }
-    if cfg.server.insecure_plaintext {
-        f.push(Finding {
-            id: "insecure_plaintext",
-            severity: Severity::Medium,
-            explanation:
-                "server.insecure_plaintext is on: traffic on the loopback listener is not encrypted"
-                    .into(),
-            fix: "remove server.insecure_plaintext unless a local TLS proxy fronts callvault"
-                .into(),
-        });
-    }
-    if cfg.audit.sink_file.is_none() {
-        f.push(Finding {
-            id: "audit_sink_default",
-            severity: Severity::Low,
-            explanation: "the external audit sink is the default file next to the data directory"
-                .into(),
-            fix: "set audit.sink_file to a file on another mount or host".into(),
-        });
-    }
-    if let (MetadataBackend::Postgres, Some(url)) = (cfg.metadata.backend, &cfg.metadata.url) {
-        use callvault_store::PostgresSslMode;
-        use secrecy::ExposeSecret;
-        // A URL the store cannot parse is refused when the store opens; nothing to judge here.
-        match callvault_store::postgres_transport(url.expose_secret()) {
-            Ok(t) if t.mode == PostgresSslMode::Disable && !t.local => f.push(Finding {
-                id: "postgres_without_tls",
-                severity: Severity::High,
-                explanation: format!("PostgreSQL at {} is reached without TLS: metadata, sealed keys and the audit record cross the network in clear", t.destinations.join(",")),
-                fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
-            }),
-            Ok(t) if t.mode == PostgresSslMode::Require => f.push(Finding {
-                id: "postgres_tls_unverified",
-                severity: Severity::Medium,
-                explanation: "PostgreSQL TLS is not verified (sslmode=require): a machine in the middle can pose as the database".into(),
-                fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
-            }),
-            _ => {}
-        }
-    }
-    if std::env::var(crate::config::ENV_LOG)
-        .is_ok_and(|v| v.contains("debug") || v.contains("trace"))
-    {
-        f.push(Finding {
-            id: "debug_logging",
-            severity: Severity::Low,
-            explanation:
-                "debug logging is on: logs grow fast and carry more detail than operations need"
-                    .into(),
-            fix: "unset CALLVAULT_LOG or set it to info".into(),
-        });
-    }
     f
+}
+
+/// How this node reaches PostgreSQL, judged with the parser the store connects with.
+fn postgres_transport(cfg: &Config) -> Option<Finding> {
+    use callvault_store::PostgresSslMode;
+    use secrecy::ExposeSecret;
+    let (MetadataBackend::Postgres, Some(url)) = (cfg.metadata.backend, &cfg.metadata.url) else {
+        return None;
+    };
+    // A URL the store cannot parse is refused when the store opens; nothing to judge here.
+    match callvault_store::postgres_transport(url.expose_secret()) {
+        Ok(t) if t.mode == PostgresSslMode::Disable && !t.local => Some(Finding {
+            id: "postgres_without_tls",
+            severity: Severity::High,
+            explanation: format!("PostgreSQL at {} is reached without TLS: metadata, sealed keys and the audit record cross the network in clear", t.destinations.join(",")),
+            fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
+        }),
+        Ok(t) if t.mode == PostgresSslMode::Require => Some(Finding {
+            id: "postgres_tls_unverified",
+            severity: Severity::Medium,
+            explanation: "PostgreSQL TLS is not verified (sslmode=require): a machine in the middle can pose as the database".into(),
+            fix: "use sslmode=verify-full with sslrootcert in metadata.url".into(),
+        }),
+        _ => None,
+    }
 }
 
 /// Checks of what is stored: accounts, tokens, the audit chain's last verification.

@@ -77,6 +77,61 @@ pub async fn valid_grant(
     Ok(g)
 }
 
+/// Decrypts `len` bytes from `start` on a blocking thread, in pieces: the pieces come through
+/// the returned channel, and the one-shot says whether the first piece checked out (so the
+/// response can still become an error before any byte is sent).
+fn spawn_reader(
+    header: Header,
+    blob: Box<dyn callvault_store::BlobRead>,
+    identity: std::sync::Arc<callvault_crypto::TenantIdentity>,
+    start: u64,
+    len: u64,
+) -> (
+    mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    tokio::sync::oneshot::Receiver<Result<(), ()>>,
+) {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ()>>();
+    tokio::task::spawn_blocking(move || {
+        let opened = open_recording(&header, blob, &identity).ok();
+        let Some(mut r) = opened else {
+            let _ = first_tx.send(Err(()));
+            return;
+        };
+        if r.seek(SeekFrom::Start(start)).is_err() {
+            let _ = first_tx.send(Err(()));
+            return;
+        }
+        let mut remaining = len;
+        let mut first_tx = Some(first_tx);
+        loop {
+            let want = remaining.min(PIECE as u64) as usize;
+            let mut buf = vec![0u8; want];
+            let res = r.read_exact(&mut buf);
+            if let Some(f) = first_tx.take() {
+                let ok = res.is_ok();
+                let _ = f.send(if ok { Ok(()) } else { Err(()) });
+                if !ok {
+                    return;
+                }
+            }
+            match res {
+                Ok(()) => {
+                    remaining -= want as u64;
+                    if tx.blocking_send(Ok(buf)).is_err() || remaining == 0 {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    (rx, first_rx)
+}
+
 pub async fn play(
     State(st): State<AppState>,
     Listener(p, tenant, user): Listener,
@@ -117,45 +172,7 @@ pub async fn play(
     let identity = keys.identity(&st.meta, &tenant, rec.key_id).await?;
     let blob = st.blobs.open(&rec.blob).await?;
     let header = Header::from_bytes(rec.header.clone());
-    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ()>>();
-    tokio::task::spawn_blocking(move || {
-        let opened = open_recording(&header, blob, &identity).ok();
-        let Some(mut r) = opened else {
-            let _ = first_tx.send(Err(()));
-            return;
-        };
-        if r.seek(SeekFrom::Start(start)).is_err() {
-            let _ = first_tx.send(Err(()));
-            return;
-        }
-        let mut remaining = len;
-        let mut first_tx = Some(first_tx);
-        loop {
-            let want = remaining.min(PIECE as u64) as usize;
-            let mut buf = vec![0u8; want];
-            let res = r.read_exact(&mut buf);
-            if let Some(f) = first_tx.take() {
-                let ok = res.is_ok();
-                let _ = f.send(if ok { Ok(()) } else { Err(()) });
-                if !ok {
-                    return;
-                }
-            }
-            match res {
-                Ok(()) => {
-                    remaining -= want as u64;
-                    if tx.blocking_send(Ok(buf)).is_err() || remaining == 0 {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
-    });
+    let (rx, first_rx) = spawn_reader(header, blob, identity, start, len);
     if len > 0 && first_rx.await != Ok(Ok(())) {
         st.metrics
             .integrity_failures

@@ -67,11 +67,10 @@ pub(crate) fn short_text(field: &str, v: Option<String>) -> ApiResult<Option<Str
     }
 }
 
-pub async fn upload(
-    State(st): State<AppState>,
-    Recorder(p, tenant): Recorder,
+/// The `metadata` and `audio` parts of an upload, each exactly once.
+async fn read_form(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+) -> ApiResult<(UploadMetadata, Vec<u8>)> {
     // axum's own rejection is plain text; every error of the API is the one JSON error body.
     let mut form = form.map_err(|e| {
         ApiError::bad_request(format!(
@@ -111,11 +110,43 @@ pub async fn upload(
             }
         }
     }
-    let (Some(m), Some(audio)) = (meta, audio) else {
-        return Err(ApiError::bad_request(
+    match (meta, audio) {
+        (Some(m), Some(audio)) => Ok((m, audio)),
+        _ => Err(ApiError::bad_request(
             "send both a `metadata` part (JSON) and an `audio` part",
-        ));
-    };
+        )),
+    }
+}
+
+/// The uploaded file sealed to the tenant: age header and payload, and the sealed waveform
+/// peaks for the console. CPU work, off the async workers.
+async fn seal_upload(
+    audio: Vec<u8>,
+    info: callvault_media::MediaInfo,
+    recipient: callvault_crypto::TenantRecipient,
+) -> ApiResult<(Option<Vec<u8>>, (callvault_crypto::Header, Vec<u8>))> {
+    tokio::task::spawn_blocking(move || {
+        let peaks = callvault_media::peaks::compute(&audio, &info)
+            .map(|p| encrypt_small(std::slice::from_ref(&recipient), &p.encode()))
+            .transpose()?;
+        let mut w = RecordingWriter::new(
+            &[recipient],
+            Vec::with_capacity(audio.len() + audio.len() / 4000 + 64),
+        )?;
+        w.write_all(&audio)?;
+        w.finish().map(|sealed| (peaks, sealed))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("sealing an upload: {e}")))?
+    .map_err(|e| ApiError::internal(format!("sealing an upload: {e}")))
+}
+
+pub async fn upload(
+    State(st): State<AppState>,
+    Recorder(p, tenant): Recorder,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(StatusCode, axum::Json<Uploaded>)> {
+    let (m, audio) = read_form(form).await?;
     let started_at = parse_rfc3339("started_at", &m.started_at)?;
     let direction = Direction::parse(&m.direction)?;
     let caller = m.caller_number.as_deref().map(E164::parse).transpose()?;
@@ -150,22 +181,7 @@ pub async fn upload(
         _ => None,
     };
     let size = audio.len() as u64;
-    let probed = info.clone();
-    let (peaks_enc, (header, payload)) = tokio::task::spawn_blocking(move || {
-        // The waveform, for the console: sealed to the tenant like the caller number.
-        let peaks = callvault_media::peaks::compute(&audio, &probed)
-            .map(|p| encrypt_small(std::slice::from_ref(&recipient), &p.encode()))
-            .transpose()?;
-        let mut w = RecordingWriter::new(
-            &[recipient],
-            Vec::with_capacity(audio.len() + audio.len() / 4000 + 64),
-        )?;
-        w.write_all(&audio)?;
-        w.finish().map(|sealed| (peaks, sealed))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (peaks_enc, (header, payload)) = seal_upload(audio, info.clone(), recipient).await?;
     let id = RecordingId::random();
     let rec = Recording {
         id,

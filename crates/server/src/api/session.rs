@@ -73,6 +73,27 @@ fn sign_in_event(username: &str, result: &'static str, client: Option<String>) -
     }
 }
 
+/// The TOTP step `code` proves for `user` at `t`, if it does (and was not used before).
+fn totp_step(
+    keys: &crate::keys::Keys,
+    user: &User,
+    sealed: &[u8],
+    code: Option<String>,
+    t: i64,
+) -> ApiResult<Option<u64>> {
+    let secret = keys
+        .provider
+        .open(&SealContext::totp_secret(&user.id.to_string()), sealed)
+        .map_err(|e| ApiError::internal(format!("opening a TOTP secret: {e}")))?;
+    let secret = TotpSecret::from_bytes(secret.expose_secret().clone());
+    let code: String = code
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    Ok(totp::verify(&secret, &code, t as u64, user.totp_last_step))
+}
+
 pub async fn login(
     State(st): State<AppState>,
     parts: Parts,
@@ -117,20 +138,7 @@ pub async fn login(
     let pw_ok = password::verify(&pw, &user.password_hash)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let totp_step = match (&user.totp_sealed, pw_ok) {
-        (Some(sealed), true) => {
-            let secret = keys
-                .provider
-                .open(&SealContext::totp_secret(&user.id.to_string()), sealed)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            let secret = TotpSecret::from_bytes(secret.expose_secret().clone());
-            let code: String = req
-                .totp_code
-                .unwrap_or_default()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            totp::verify(&secret, &code, t as u64, user.totp_last_step)
-        }
+        (Some(sealed), true) => totp_step(keys, &user, sealed, req.totp_code, t)?,
         _ => None,
     };
     let second_factor_ok = user.totp_sealed.is_none() || totp_step.is_some();
