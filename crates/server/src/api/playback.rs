@@ -77,6 +77,11 @@ pub async fn valid_grant(
     Ok(g)
 }
 
+/// Decrypted pieces of a range, in order; an error ends the stream.
+type Pieces = mpsc::Receiver<std::io::Result<Vec<u8>>>;
+/// Whether the first piece of a range checked out.
+type FirstPiece = tokio::sync::oneshot::Receiver<Result<(), ()>>;
+
 /// Decrypts `len` bytes from `start` on a blocking thread, in pieces: the pieces come through
 /// the returned channel, and the one-shot says whether the first piece checked out (so the
 /// response can still become an error before any byte is sent).
@@ -86,10 +91,7 @@ fn spawn_reader(
     identity: std::sync::Arc<callvault_crypto::TenantIdentity>,
     start: u64,
     len: u64,
-) -> (
-    mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    tokio::sync::oneshot::Receiver<Result<(), ()>>,
-) {
+) -> (Pieces, FirstPiece) {
     let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ()>>();
     tokio::task::spawn_blocking(move || {
