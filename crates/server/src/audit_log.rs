@@ -203,8 +203,9 @@ pub async fn last_verification(
         .and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
-/// Verifies the chain every `every` on the node that holds the checkpoint lease, so that a
-/// broken chain is noticed without anyone asking (posture reports the outcome).
+/// Verifies the chain every `every` on the one node that holds the `audit-verify` lease (its
+/// own, not the checkpointer's; it lasts one interval, so it moves when its holder stops), so
+/// that a broken chain is noticed without anyone asking (posture reports the outcome).
 pub fn start_verifier(
     store: MetadataStore,
     key: ed25519_dalek::VerifyingKey,
