@@ -10,6 +10,7 @@ use crate::state::{AppState, Inner};
 use callvault_audit::sink::FileSink;
 use callvault_core::{Role, Username};
 use callvault_crypto::{ExposeSecret, KeyProvider, SealContext, SecretString, generate_key_file};
+use callvault_service::{Services, Shared};
 use callvault_store::{BlobStore, MetadataStore};
 use ed25519_dalek::SigningKey;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -134,12 +135,14 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         cfg.live.limits(),
     );
     let state = AppState::new(Inner {
-        cfg: cfg.clone(),
-        meta,
-        blobs,
-        keys,
-        audit,
-        clock: crate::clock::Clock::System,
+        services: Services::new(Shared {
+            cfg: cfg.clone(),
+            meta,
+            blobs,
+            keys,
+            audit,
+            clock: crate::clock::Clock::System,
+        }),
         live,
         metrics,
         posture: Default::default(),
