@@ -12,7 +12,7 @@
 use crate::setup::{Backend, WorkDirArg};
 use anyhow::{Context, Result, bail};
 use callvault_core::{BlobName, Direction, RecordingId, TenantId};
-use callvault_server::lifecycle::retention;
+use callvault_lifecycle::retention;
 use callvault_service::config::Config;
 use callvault_store::{Recording, RetentionRule, RuleScope};
 use rand::RngCore;

@@ -142,9 +142,9 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
             keys,
             audit,
             clock: crate::clock::Clock::System,
+            metrics: metrics.clone(),
         }),
         live,
-        metrics,
         posture: Default::default(),
     });
     Ok(Bootstrapped {
@@ -163,7 +163,7 @@ pub fn start_background(b: &Bootstrapped) -> Result<(), BootError> {
     crate::posture::start_periodic(b.state.clone());
     crate::live::start_sweeper(b.state.clone());
     if b.state.keys.is_some() {
-        crate::lifecycle::retention::start_job(b.state.clone());
+        crate::lifecycle::retention::start_job(b.state.services.clone());
         crate::live::start_assembler(b.state.clone()).map_err(|e| {
             BootError::Other(format!("cannot start the live assembler's thread: {e}"))
         })?;

@@ -8,9 +8,7 @@ pub mod body_limit;
 pub mod bootstrap;
 pub mod console;
 pub mod error;
-pub mod lifecycle;
 pub mod live;
-pub mod metrics;
 pub mod posture;
 pub mod principal;
 pub mod routes;
@@ -20,8 +18,9 @@ mod svg;
 
 mod serve;
 
-// The service layer under this crate's own paths (`crate::config`, …), for its modules.
-use callvault_service::{audit_log, clock, config, keys, provisioning, storing, tls};
+// The layers under this crate by its own paths (`crate::config`, `crate::lifecycle`, …).
+use callvault_lifecycle as lifecycle;
+use callvault_service::{audit_log, clock, config, keys, metrics, provisioning, storing, tls};
 
 pub use bootstrap::{BootError, Bootstrapped, init, open, start_background};
 pub use serve::serve;

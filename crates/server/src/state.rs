@@ -1,5 +1,5 @@
 //! Shared server state: the [`Services`] every domain operation works with, plus what only this
-//! server holds (the live calls, the metrics, the posture findings). It derefs to [`Services`],
+//! server holds (the live calls, the posture findings). It derefs to [`Services`],
 //! so `st.cfg`, `st.meta`, `st.keys()` read as before.
 
 use callvault_service::Services;
@@ -13,7 +13,6 @@ pub struct Inner {
     pub services: Services,
     /// Calls being recorded live; the API every live protocol uses.
     pub live: crate::live::LiveCalls,
-    pub metrics: crate::metrics::SharedMetrics,
     /// The findings of the last periodic posture check.
     pub posture: Mutex<Vec<crate::posture::Finding>>,
 }

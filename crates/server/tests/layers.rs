@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The server and the domain crates under it, read as one module graph (module names are
-/// unique across them; `crate::x` and `callvault_<crate>::x` both name module `x`).
-const CRATES: [&str; 2] = ["server", "service"];
+/// The server and the domain crates under it, read as one module graph: `crate::x` and
+/// `callvault_<crate>::x` both name module `x` (the edge reaches the layers under it by their
+/// names too), so a name several crates use (`posture`) is one node with all their imports.
+const CRATES: [&str; 3] = ["server", "service", "lifecycle"];
 
 /// The HTTP edge of `crates/server/src`: routes, handlers, extractors, the accept loop.
 const HTTP_EDGE: [&str; 7] = [

@@ -1,11 +1,12 @@
 //! [`Services`]: what every domain operation works with — the config, the two stores, the keys
-//! (`None` on an ingest node, where nothing that decrypts can run), the audit log and the
-//! clock. A cheap-to-clone handle; the edges hold it beside what only they need.
+//! (`None` on an ingest node, where nothing that decrypts can run), the audit log, the
+//! clock and the metric counters. A cheap-to-clone handle; the edges hold it beside what only they need.
 
 use crate::audit_log::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{KeyError, Keys};
+use crate::metrics::SharedMetrics;
 use crate::storing::Vault;
 use callvault_core::TenantId;
 use callvault_crypto::TenantRecipient;
@@ -25,6 +26,8 @@ pub struct Shared {
     pub audit: AuditLog,
     /// Time as retention and holds see it; `System` in every server.
     pub clock: Clock,
+    /// The counters domain code increments; the edge renders them.
+    pub metrics: SharedMetrics,
 }
 
 impl Deref for Services {

@@ -5,7 +5,7 @@ use super::common::{keys, open};
 use anyhow::{Context, Result, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use callvault_server::lifecycle::export;
+use callvault_lifecycle::export;
 use callvault_service::config::Config;
 use clap::Subcommand;
 use ed25519_dalek::VerifyingKey;

@@ -3,8 +3,8 @@
 use super::common::{ACTOR, open};
 use anyhow::{Context, Result};
 use callvault_core::TenantId;
+use callvault_lifecycle::policy;
 use callvault_server::Bootstrapped;
-use callvault_server::lifecycle::policy;
 use callvault_service::audit_log::Event;
 use callvault_service::clock::unix_now;
 use callvault_service::config::Config;

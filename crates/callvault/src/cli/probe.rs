@@ -64,7 +64,7 @@ fn client(max_tls12: bool) -> Result<reqwest::Client> {
 }
 
 /// Judges the certificate the server presents (expired, not yet valid, expiring within 30 days).
-async fn served_certificate(root: &str) -> Option<callvault_server::posture::Finding> {
+async fn served_certificate(root: &str) -> Option<callvault_service::posture::Finding> {
     let c = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .tls_info(true)

@@ -3,7 +3,7 @@
 
 use super::common::{ACTOR, keys, open};
 use anyhow::{Result, anyhow};
-use callvault_server::lifecycle::retention;
+use callvault_lifecycle::retention;
 use callvault_service::clock::Clock;
 use callvault_service::config::Config;
 use clap::Subcommand;
