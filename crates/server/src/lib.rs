@@ -8,17 +8,16 @@ pub mod body_limit;
 pub mod bootstrap;
 pub mod console;
 pub mod error;
-pub mod live;
 pub mod posture;
 pub mod principal;
 pub mod routes;
-pub mod sip;
 pub mod state;
 mod svg;
 
 mod serve;
 
 // The layers under this crate by its own paths (`crate::config`, `crate::lifecycle`, …).
+use callvault_ingest::{live, sip};
 use callvault_lifecycle as lifecycle;
 use callvault_service::{audit_log, clock, config, keys, metrics, provisioning, storing, tls};
 

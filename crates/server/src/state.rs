@@ -1,8 +1,8 @@
-//! Shared server state: the [`Services`] every domain operation works with, plus what only this
-//! server holds (the live calls, the posture findings). It derefs to [`Services`],
-//! so `st.cfg`, `st.meta`, `st.keys()` read as before.
+//! Shared server state: the [`Ingest`] handle (the `Services` every domain operation works
+//! with, and the live calls), plus what only this server holds (the posture findings). It
+//! derefs to [`Ingest`] and on to `Services`, so `st.cfg`, `st.live`, `st.keys()` read as before.
 
-use callvault_service::Services;
+use callvault_ingest::Ingest;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub services: Services,
-    /// Calls being recorded live; the API every live protocol uses.
-    pub live: crate::live::LiveCalls,
+    /// The services and the calls in progress.
+    pub ingest: Ingest,
     /// The findings of the last periodic posture check.
     pub posture: Mutex<Vec<crate::posture::Finding>>,
 }
@@ -25,9 +24,9 @@ impl Deref for AppState {
 }
 
 impl Deref for Inner {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.services
+    type Target = Ingest;
+    fn deref(&self) -> &Ingest {
+        &self.ingest
     }
 }
 

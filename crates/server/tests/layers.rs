@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// The server and the domain crates under it, read as one module graph: `crate::x` and
 /// `callvault_<crate>::x` both name module `x` (the edge reaches the layers under it by their
 /// names too), so a name several crates use (`posture`) is one node with all their imports.
-const CRATES: [&str; 3] = ["server", "service", "lifecycle"];
+const CRATES: [&str; 4] = ["server", "service", "lifecycle", "ingest"];
 
 /// The HTTP edge of `crates/server/src`: routes, handlers, extractors, the accept loop.
 const HTTP_EDGE: [&str; 7] = [

@@ -9,9 +9,9 @@
 //! to the mixer) makes a packet cost one wake-up and no allocation: at 1,000 calls that is
 //! 100,000 packets a second (BENCHMARKS.md §7).
 
+use crate::Ingest;
 use crate::audit_log::Event;
 use crate::live::{LiveCalls, Paused, PausedBy};
-use crate::state::AppState;
 use callvault_core::{RecordingId, TenantId};
 pub use callvault_service::metrics::MediaCounters;
 use callvault_sip::mixer::{Mixer, PER_MS, SampleFormat};
@@ -130,7 +130,7 @@ impl MediaHandle {
 
 /// Starts the call's media task; it ends the call on Finish or RTP timeout.
 pub fn start(
-    st: AppState,
+    st: Ingest,
     counters: Arc<MediaCounters>,
     spec: CallSpec,
     on_end: impl FnOnce() + Send + 'static,
