@@ -8,7 +8,7 @@
 use crate::setup::WorkDirArg;
 use anyhow::{Result, anyhow, bail};
 use callvault_audit::{Verifier, generate_signing_key};
-use callvault_server::audit_log::{AuditLog, Event};
+use callvault_service::audit_log::{AuditLog, Event};
 use callvault_store::{MetadataConfig, MetadataStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

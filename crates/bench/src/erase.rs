@@ -12,8 +12,8 @@
 use crate::setup::{Backend, WorkDirArg};
 use anyhow::{Context, Result, bail};
 use callvault_core::{BlobName, Direction, RecordingId, TenantId};
-use callvault_server::config::Config;
-use callvault_server::lifecycle::retention;
+use callvault_lifecycle::retention;
+use callvault_service::config::Config;
 use callvault_store::{Recording, RetentionRule, RuleScope};
 use rand::RngCore;
 use std::time::Instant;
@@ -78,7 +78,7 @@ pub async fn run(o: &Opts) -> Result<()> {
     let st = &b.state;
     let kp = &st.keys.as_ref().context("full mode has keys")?.provider;
     let tenant = TenantId::parse("region-north")?;
-    callvault_server::provisioning::create_tenant(&st.meta, kp, tenant.clone(), "bench".into())
+    callvault_service::provisioning::create_tenant(&st.meta, kp, tenant.clone(), "bench".into())
         .await?;
     st.meta
         .put_retention_rule(&RetentionRule {
@@ -142,7 +142,7 @@ pub async fn run(o: &Opts) -> Result<()> {
     );
 
     // ---- erase ----
-    let now = callvault_server::clock::unix_now();
+    let now = callvault_service::clock::unix_now();
     let t = Instant::now();
     let report = retention::run(st, "bench", now, false).await?;
     let secs = t.elapsed().as_secs_f64();

@@ -9,7 +9,8 @@ use clap::Parser;
 /// The operator's `CALLVAULT_LOG` filter (default `info`), with database drivers held at `warn`
 /// whatever it says: at debug they log statement parameters, which can be personal data.
 fn log_filter() -> tracing_subscriber::EnvFilter {
-    let wanted = std::env::var(callvault_server::config::ENV_LOG).unwrap_or_else(|_| "info".into());
+    let wanted =
+        std::env::var(callvault_service::config::ENV_LOG).unwrap_or_else(|_| "info".into());
     tracing_subscriber::EnvFilter::try_new(format!("{wanted},tokio_postgres=warn,rusqlite=warn"))
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn,rusqlite=warn")

@@ -10,6 +10,8 @@ use crate::state::{AppState, Inner};
 use callvault_audit::sink::FileSink;
 use callvault_core::{Role, Username};
 use callvault_crypto::{ExposeSecret, KeyProvider, SealContext, SecretString, generate_key_file};
+use callvault_ingest::Ingest;
+use callvault_service::{Services, Shared};
 use callvault_store::{BlobStore, MetadataStore};
 use ed25519_dalek::SigningKey;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -133,15 +135,17 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
         metrics.clone(),
         cfg.live.limits(),
     );
-    let state = AppState::new(Inner {
+    let services = Services::new(Shared {
         cfg: cfg.clone(),
         meta,
         blobs,
         keys,
         audit,
         clock: crate::clock::Clock::System,
-        live,
-        metrics,
+        metrics: metrics.clone(),
+    });
+    let state = AppState::new(Inner {
+        ingest: Ingest { services, live },
         posture: Default::default(),
     });
     Ok(Bootstrapped {
@@ -158,10 +162,10 @@ pub async fn open(cfg: &Config, create_admin: bool) -> Result<Bootstrapped, Boot
 /// does not serve.
 pub fn start_background(b: &Bootstrapped) -> Result<(), BootError> {
     crate::posture::start_periodic(b.state.clone());
-    crate::live::start_sweeper(b.state.clone());
+    crate::live::start_sweeper(b.state.ingest.clone());
     if b.state.keys.is_some() {
-        crate::lifecycle::retention::start_job(b.state.clone());
-        crate::live::start_assembler(b.state.clone()).map_err(|e| {
+        crate::lifecycle::retention::start_job(b.state.ingest.services.clone());
+        crate::live::start_assembler(b.state.ingest.clone()).map_err(|e| {
             BootError::Other(format!("cannot start the live assembler's thread: {e}"))
         })?;
     }

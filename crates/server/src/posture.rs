@@ -6,52 +6,13 @@
 pub mod certificate;
 mod freshness;
 
+pub use callvault_service::posture::{Finding, Severity, counts};
+
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, MetadataBackend, Mode};
 use callvault_store::MetadataStore;
-use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Self::Info,
-        Self::Low,
-        Self::Medium,
-        Self::High,
-        Self::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-}
-
-/// One thing wrong, in words an operator can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Finding {
-    /// Stable identifier, e.g. `master_key_permissions`.
-    pub id: &'static str,
-    pub severity: Severity,
-    pub explanation: String,
-    pub fix: String,
-}
 
 fn mode(p: &Path) -> Option<u32> {
     std::fs::metadata(p)
@@ -273,13 +234,8 @@ pub async fn live_checks(
             fix: "issue tokens for at most a year and rotate them".into(),
         });
     }
-    f.extend(crate::lifecycle::posture::checks(meta, now).await?);
+    f.extend(callvault_lifecycle::posture::checks(meta, now).await?);
     Ok(f)
-}
-
-/// How many findings of each severity, for the metrics.
-pub fn counts(findings: &[Finding]) -> [(Severity, usize); 5] {
-    Severity::ALL.map(|s| (s, findings.iter().filter(|f| f.severity == s).count()))
 }
 
 /// Everything: configuration, files and stored state.

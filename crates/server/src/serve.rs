@@ -98,7 +98,7 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| BootError::Other(e.to_string()))?;
-    let sip = crate::sip::start(st.clone())
+    let sip = crate::sip::start(st.ingest.clone())
         .await
         .map_err(BootError::Other)?;
     start_background(&b)?;

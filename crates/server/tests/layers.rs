@@ -1,11 +1,17 @@
 //! The server's layering, read from its source: what the compiler cannot enforce inside one
-//! crate. `ApiError` (an HTTP status and message) belongs to the HTTP edge; the domain says what
-//! went wrong in its own error enums, and each edge (HTTP, SIP, CLI) translates them. The clock
-//! and the privilege extractors are leaves and joints that nothing may loop back through.
+//! crate, and what Cargo does not check across crates. `ApiError` (an HTTP status and message)
+//! belongs to the HTTP edge; the domain crates under it say what went wrong in their own error
+//! enums, and each edge (HTTP, SIP, CLI) translates them. The clock and the privilege
+//! extractors are leaves and joints that nothing may loop back through.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// The server and the domain crates under it, read as one module graph: `crate::x` and
+/// `callvault_<crate>::x` both name module `x` (the edge reaches the layers under it by their
+/// names too), so a name several crates use (`posture`) is one node with all their imports.
+const CRATES: [&str; 4] = ["server", "service", "lifecycle", "ingest"];
 
 /// The HTTP edge of `crates/server/src`: routes, handlers, extractors, the accept loop.
 const HTTP_EDGE: [&str; 7] = [
@@ -18,10 +24,12 @@ const HTTP_EDGE: [&str; 7] = [
     "body_limit.rs",
 ];
 
-fn crate_dir() -> PathBuf {
+/// `crates/`, the workspace's crate directories.
+fn crates_dir() -> PathBuf {
     // At run time, not compile time: a shared target directory may have built this test from
     // another checkout.
     PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("..")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -35,20 +43,24 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `(path relative to src, text)` of every source file of the server.
-fn sources() -> Vec<(String, String)> {
-    let src = crate_dir().join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
-    let out: Vec<_> = files
-        .into_iter()
-        .map(|p| {
+/// `(crate, path relative to its src, text)` of every source file of [`CRATES`].
+fn sources() -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    for krate in CRATES {
+        let src = crates_dir().join(krate).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        files.sort();
+        assert!(
+            files.len() > 5,
+            "found only {} source files in {krate}",
+            files.len()
+        );
+        out.extend(files.into_iter().map(|p| {
             let rel = p.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
-            (rel, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect();
-    assert!(out.len() > 20, "found only {} source files", out.len());
+            (krate, rel, std::fs::read_to_string(&p).unwrap())
+        }));
+    }
     out
 }
 
@@ -61,19 +73,19 @@ fn module_of(rel: &str) -> String {
 #[test]
 fn api_error_stays_at_the_http_edge() {
     let mut outside = Vec::new();
-    for (rel, text) in sources() {
-        let edge = HTTP_EDGE
-            .iter()
-            .any(|e| rel == *e || rel.starts_with(&format!("{e}/")));
+    for (krate, rel, text) in sources() {
+        let edge = krate == "server"
+            && HTTP_EDGE
+                .iter()
+                .any(|e| rel == *e || rel.starts_with(&format!("{e}/")));
         if !edge && (text.contains("ApiError") || text.contains("ApiResult")) {
-            outside.push(rel);
+            outside.push(format!("{krate}/src/{rel}"));
         }
     }
     // The other crates that build on the server (the CLI, the benchmarks) never see it either.
-    let workspace = crate_dir().join("..");
     for krate in ["callvault", "bench"] {
         let mut files = Vec::new();
-        rust_files(&workspace.join(krate).join("src"), &mut files);
+        rust_files(&crates_dir().join(krate).join("src"), &mut files);
         assert!(!files.is_empty(), "no sources found for {krate}");
         for p in files {
             if std::fs::read_to_string(&p).unwrap().contains("ApiError") {
@@ -87,14 +99,28 @@ fn api_error_stays_at_the_http_edge() {
     );
 }
 
-/// Edges `module → module` from every `crate::…` path in the sources.
+/// Where each path into a module of [`CRATES`] starts: `crate::` and `callvault_<crate>::`.
+fn path_starts(text: &str) -> Vec<usize> {
+    let mut starts: Vec<usize> = text
+        .match_indices("crate::")
+        .filter(|(i, _)| !text[..*i].ends_with('_'))
+        .map(|(i, m)| i + m.len())
+        .collect();
+    for krate in CRATES {
+        let prefix = format!("callvault_{krate}::");
+        starts.extend(text.match_indices(&prefix).map(|(i, m)| i + m.len()));
+    }
+    starts
+}
+
+/// Edges `module → module` from every path into a module of [`CRATES`] in their sources.
 fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (rel, text) in sources() {
+    for (_, rel, text) in sources() {
         let from = module_of(&rel);
         let deps = graph.entry(from.clone()).or_default();
-        for (i, _) in text.match_indices("crate::") {
-            let rest = &text[i + "crate::".len()..];
+        for i in path_starts(&text) {
+            let rest = &text[i..];
             let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
                 let end = group.find('}').unwrap_or(group.len());
                 group[..end]
@@ -171,4 +197,23 @@ fn no_import_cycle_runs_through_the_clock_or_the_privilege_extractors() {
         users.is_empty(),
         "outside the HTTP edge, {users:?} import `principal`"
     );
+}
+
+/// The domain crates under the edge build on no HTTP stack: what they return is their own.
+#[test]
+fn domain_crates_know_no_http() {
+    for krate in CRATES.iter().filter(|k| **k != "server") {
+        let manifest =
+            std::fs::read_to_string(crates_dir().join(krate).join("Cargo.toml")).unwrap();
+        let deps = manifest
+            .split("[dependencies]")
+            .nth(1)
+            .expect("a [dependencies] section");
+        for http in ["axum", "hyper", "tower", "callvault-server"] {
+            assert!(
+                !deps.lines().any(|l| l.trim_start().starts_with(http)),
+                "{krate} depends on {http}: the HTTP edge builds on it, not the other way"
+            );
+        }
+    }
 }

@@ -3,10 +3,10 @@
 //! all, through `anyhow` (`main` prints the chain): the terminal is the CLI's log.
 
 use anyhow::{Result, anyhow};
-use callvault_server::audit_log::Event;
-use callvault_server::config::Config;
-use callvault_server::keys::Keys;
 use callvault_server::{BootError, Bootstrapped};
+use callvault_service::audit_log::Event;
+use callvault_service::config::Config;
+use callvault_service::keys::Keys;
 
 /// The actor every CLI audit entry names.
 pub const ACTOR: &str = "operator:cli";

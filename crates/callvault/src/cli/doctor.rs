@@ -2,8 +2,8 @@
 //! line. Exits 2 on a critical finding, so it can gate a deployment.
 
 use anyhow::Result;
-use callvault_server::config::Config;
 use callvault_server::posture::{self, Severity};
+use callvault_service::config::Config;
 use std::process::ExitCode;
 
 pub async fn run(cfg: &Config, json: bool) -> Result<ExitCode> {
@@ -14,7 +14,7 @@ pub async fn run(cfg: &Config, json: bool) -> Result<ExitCode> {
         && let Ok(b) = callvault_server::open(cfg, false).await
     {
         f.extend(
-            posture::live_checks(cfg, &b.state.meta, callvault_server::clock::unix_now()).await?,
+            posture::live_checks(cfg, &b.state.meta, callvault_service::clock::unix_now()).await?,
         );
     }
     f.sort_by_key(|x| std::cmp::Reverse(x.severity));

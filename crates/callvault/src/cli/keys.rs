@@ -5,8 +5,8 @@ use super::common::{audit, keys, open};
 use anyhow::{Result, bail};
 use callvault_core::TenantId;
 use callvault_crypto::{ExposeSecret, TenantIdentity};
-use callvault_server::config::Config;
-use callvault_server::provisioning;
+use callvault_service::config::Config;
+use callvault_service::provisioning;
 use clap::Subcommand;
 use std::process::ExitCode;
 

@@ -16,7 +16,7 @@ mod token;
 mod user;
 
 use anyhow::Result;
-use callvault_server::config::Config;
+use callvault_service::config::Config;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

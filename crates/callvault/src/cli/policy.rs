@@ -3,11 +3,11 @@
 use super::common::{ACTOR, open};
 use anyhow::{Context, Result};
 use callvault_core::TenantId;
+use callvault_lifecycle::policy;
 use callvault_server::Bootstrapped;
-use callvault_server::audit_log::Event;
-use callvault_server::clock::unix_now;
-use callvault_server::config::Config;
-use callvault_server::lifecycle::policy;
+use callvault_service::audit_log::Event;
+use callvault_service::clock::unix_now;
+use callvault_service::config::Config;
 use clap::Subcommand;
 use std::process::ExitCode;
 

@@ -64,7 +64,7 @@ fn client(max_tls12: bool) -> Result<reqwest::Client> {
 }
 
 /// Judges the certificate the server presents (expired, not yet valid, expiring within 30 days).
-async fn served_certificate(root: &str) -> Option<callvault_server::posture::Finding> {
+async fn served_certificate(root: &str) -> Option<callvault_service::posture::Finding> {
     let c = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .tls_info(true)
@@ -77,7 +77,7 @@ async fn served_certificate(root: &str) -> Option<callvault_server::posture::Fin
         .get::<reqwest::tls::TlsInfo>()?
         .peer_certificate()?;
     let cert = callvault_server::posture::certificate::validity_of_der(der)?;
-    let now = callvault_server::clock::unix_now();
+    let now = callvault_service::clock::unix_now();
     callvault_server::posture::certificate::judge("served at this address", cert, now)
 }
 

@@ -3,9 +3,9 @@
 
 use super::common::{ACTOR, keys, open};
 use anyhow::{Result, anyhow};
-use callvault_server::clock::Clock;
-use callvault_server::config::Config;
-use callvault_server::lifecycle::retention;
+use callvault_lifecycle::retention;
+use callvault_service::clock::Clock;
+use callvault_service::config::Config;
 use clap::Subcommand;
 use std::process::ExitCode;
 
@@ -29,7 +29,7 @@ pub async fn run(cmd: RetentionCmd, cfg: &Config) -> Result<ExitCode> {
     let b = open(cfg).await?;
     keys(&b)?;
     let clock = match now.as_deref() {
-        Some(t) => Clock::Fixed(callvault_server::clock::parse_rfc3339(t).ok_or_else(|| {
+        Some(t) => Clock::Fixed(callvault_service::clock::parse_rfc3339(t).ok_or_else(|| {
             anyhow!("`--now` must be an RFC 3339 time, e.g. 2026-11-28T14:05:00Z")
         })?),
         None => Clock::System,

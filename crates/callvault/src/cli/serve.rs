@@ -4,7 +4,7 @@
 use anyhow::Result;
 use callvault_crypto::ExposeSecret;
 use callvault_server::Bootstrapped;
-use callvault_server::config::Config;
+use callvault_service::config::Config;
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -4,9 +4,9 @@ use super::common::{ACTOR, audit, open};
 use anyhow::{Context, Result};
 use callvault_core::{Role, TenantId};
 use callvault_crypto::ExposeSecret;
-use callvault_server::clock::unix_now;
-use callvault_server::config::Config;
-use callvault_server::provisioning;
+use callvault_service::clock::unix_now;
+use callvault_service::config::Config;
+use callvault_service::provisioning;
 use clap::Subcommand;
 use std::process::ExitCode;
 

@@ -4,8 +4,8 @@ use super::common::{audit, open};
 use anyhow::Result;
 use callvault_core::{Role, TenantId, Username};
 use callvault_crypto::ExposeSecret;
-use callvault_server::config::Config;
-use callvault_server::provisioning;
+use callvault_service::config::Config;
+use callvault_service::provisioning;
 use clap::Subcommand;
 use std::process::ExitCode;
 

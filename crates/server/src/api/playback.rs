@@ -246,7 +246,7 @@ async fn follow_live(
         .await
         .map_err(ApiError::audit_unavailable)?;
     let identity = keys.identity(&st.meta, &call.tenant, call.key_id).await?;
-    let rx = crate::live::follow(st.clone(), identity, call, ev)?;
+    let rx = crate::live::follow(st.ingest.clone(), identity, call, ev)?;
     st.metrics.playbacks.fetch_add(1, Ordering::Relaxed);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|piece| (piece, rx))

@@ -4,15 +4,15 @@
 //! a subject access export. Every retention run fills the gap first.
 
 use super::{LifecycleError, LifecycleResult};
-use crate::state::AppState;
 use callvault_core::{E164, TenantId};
 use callvault_crypto::{ExposeSecret, decrypt_small};
+use callvault_service::Services;
 
 const BATCH: u32 = 500;
 
 /// Adds the keyed hash to every recording of `tenant` that has an encrypted number but no hash.
 /// Returns how many it filled.
-pub async fn backfill(st: &AppState, tenant: &TenantId) -> LifecycleResult<u64> {
+pub async fn backfill(st: &Services, tenant: &TenantId) -> LifecycleResult<u64> {
     let keys = st.keys()?;
     let hasher = keys.caller_key(&st.meta, tenant).await?;
     let mut filled = 0;

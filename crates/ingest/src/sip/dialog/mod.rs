@@ -17,8 +17,8 @@ use super::media::{MediaCounters, MediaHandle};
 use super::ports::{Lease, Ports};
 use super::ratelimit::RateLimit;
 use super::sources::{self, NotAdmitted, PeerCertificate};
+use crate::Ingest;
 use crate::config::SipSource;
-use crate::state::AppState;
 use callvault_core::{E164, RecordingId, TenantId};
 use callvault_crypto::TenantRecipient;
 use callvault_sip::message::{Message, Method};
@@ -86,7 +86,7 @@ struct Recipient {
 /// The session recording server (SRS, RFC 7866's name for the SIPREC recorder): every
 /// transport hands it the requests it reads and sends back what it answers.
 pub struct Srs {
-    st: AppState,
+    st: Ingest,
     advertise: IpAddr,
     ports: Ports,
     rate: RateLimit,
@@ -139,7 +139,7 @@ fn internal_error(what: &'static str, cause: impl std::fmt::Display) -> Reject {
 }
 
 impl Srs {
-    pub fn new(st: AppState) -> Result<Arc<Self>, String> {
+    pub fn new(st: Ingest) -> Result<Arc<Self>, String> {
         let cfg = &st.cfg.sip;
         let advertise = cfg
             .advertise

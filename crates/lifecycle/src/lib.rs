@@ -3,6 +3,8 @@
 //! (subject access). The HTTP handlers are in `api/privacy.rs`; the decisions live here so that
 //! every ingest path, the retention job and the CLI share them. Design: docs/design/lifecycle.md.
 
+#![forbid(unsafe_code)]
+
 pub mod erase;
 pub mod export;
 pub mod policy;
@@ -10,9 +12,9 @@ pub mod posture;
 pub mod pseudonym;
 pub mod retention;
 
-use crate::keys::KeyError;
-use crate::state::AppState;
 use callvault_core::{E164, TenantId};
+use callvault_service::Services;
+use callvault_service::keys::KeyError;
 use callvault_store::{Recording, RecordingFilter, StoreError};
 
 /// Why a lifecycle action (a policy change, a retention run, an erasure, a subject access
@@ -41,7 +43,7 @@ pub type LifecycleResult<T> = Result<T, LifecycleError>;
 /// The tenant's keyed hash of a caller number: how callvault finds a caller's recordings
 /// without storing the number in clear.
 pub async fn caller_hash(
-    st: &AppState,
+    st: &Services,
     tenant: &TenantId,
     caller: &E164,
 ) -> LifecycleResult<[u8; 32]> {
@@ -54,7 +56,7 @@ pub async fn caller_hash(
 
 /// Every recording of the caller with keyed hash `hash` in `tenant`, newest first.
 pub async fn caller_recordings(
-    st: &AppState,
+    st: &Services,
     tenant: &TenantId,
     hash: [u8; 32],
 ) -> LifecycleResult<Vec<Recording>> {

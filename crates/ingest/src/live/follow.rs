@@ -7,8 +7,8 @@
 
 use super::assemble::JournalReader;
 use super::{CallFormat, LiveError};
+use crate::Ingest;
 use crate::audit_log::Event;
-use crate::state::AppState;
 use callvault_crypto::{Header, TenantIdentity, open_recording};
 use callvault_store::{LiveCall, LiveState};
 use std::io::{Read, Seek, SeekFrom};
@@ -26,7 +26,7 @@ type Piece = std::io::Result<Vec<u8>>;
 /// Starts following `call`; the receiver yields the WAV stream. `ev` is the playback's audit
 /// event, recorded again with `integrity_error` if a chunk fails authentication.
 pub fn follow(
-    st: AppState,
+    st: Ingest,
     identity: Arc<TenantIdentity>,
     call: LiveCall,
     ev: Event,
@@ -55,7 +55,7 @@ pub fn follow(
 }
 
 async fn run(
-    st: &AppState,
+    st: &Ingest,
     identity: Arc<TenantIdentity>,
     mut call: LiveCall,
     f: CallFormat,
@@ -124,7 +124,7 @@ async fn run(
 
 /// The rest of a call that was assembled while followed, from its stored recording.
 async fn from_recording(
-    st: &AppState,
+    st: &Ingest,
     identity: Arc<TenantIdentity>,
     call: &LiveCall,
     offset: u64,

@@ -22,6 +22,7 @@ mod writer;
 
 pub use acked::Acked;
 pub use assembler::start as start_assembler;
+pub use callvault_service::config::LiveLimits;
 pub use follow::follow;
 pub use sweep::start as start_sweeper;
 
@@ -37,14 +38,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 use writer::ChunkWriter;
-
-/// What a live protocol may do with a call; see `config.rs` `[live]` for the meaning of each.
-#[derive(Debug, Clone, Copy)]
-pub struct LiveLimits {
-    pub window: u64,
-    pub max_call_secs: u64,
-    pub idle_timeout_secs: i64,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {

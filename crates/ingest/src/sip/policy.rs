@@ -12,7 +12,7 @@ pub struct Refusal(pub String);
 
 /// Decides whether `tenant` may record a call from `peer` on `queue` (the source's line).
 pub async fn admit_siprec_call(
-    st: &crate::state::AppState,
+    st: &crate::Ingest,
     tenant: &TenantId,
     queue: Option<&str>,
     source: &str,

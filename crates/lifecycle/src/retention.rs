@@ -4,8 +4,8 @@
 
 use super::erase::{collect_garbage, shred};
 use super::{LifecycleError, LifecycleResult};
-use crate::audit_log::Event;
-use crate::state::AppState;
+use callvault_service::Services;
+use callvault_service::audit_log::Event;
 use callvault_store::ErasureCause;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -34,7 +34,7 @@ pub struct RunReport {
 
 /// One retention run over every tenant, as `actor`, judging expiry at `now`.
 pub async fn run(
-    st: &AppState,
+    st: &Services,
     actor: &str,
     now: i64,
     dry_run: bool,
@@ -106,7 +106,7 @@ pub async fn run(
 
 /// Runs retention every `retention.interval_secs` (the first time one interval after start) on
 /// whichever node holds the lease.
-pub fn start_job(st: AppState) {
+pub fn start_job(st: Services) {
     let every = Duration::from_secs(st.cfg.retention.interval_secs.max(1));
     let node = format!("node-{:016x}", rand::random::<u64>());
     tokio::spawn(async move {

@@ -13,8 +13,8 @@
 //! once. A call that fails is tried again after a pause of its own that doubles per failure
 //! (`Backoff`), so it neither blocks nor slows the calls behind it.
 
+use crate::Ingest;
 use crate::keys::Keys;
-use crate::state::AppState;
 use callvault_core::RecordingId;
 use callvault_store::LiveState;
 use std::collections::{HashMap, HashSet};
@@ -33,7 +33,7 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 const NICER: i32 = 10;
 
 /// Starts the assembler on a full node (one with keys; on any other it stops at once).
-pub fn start(st: AppState) -> std::io::Result<()> {
+pub fn start(st: Ingest) -> std::io::Result<()> {
     let cpu = LowPriorityThread::spawn("live-assembly")?;
     let every = super::sweep::period(st.live.limits());
     tokio::spawn(async move {
@@ -72,7 +72,7 @@ struct Pass {
 }
 
 async fn pass(
-    st: &AppState,
+    st: &Ingest,
     keys: &Keys,
     cpu: &LowPriorityThread,
     backoff: &mut Backoff,

@@ -6,13 +6,13 @@
 //! The archive is built in memory and sent; the server never writes it to disk.
 
 use super::{LifecycleError, LifecycleResult};
-use crate::audit_log::Event;
-use crate::clock::rfc3339;
-use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use callvault_core::{E164, TenantId};
 use callvault_crypto::{Header, open_recording};
+use callvault_service::Services;
+use callvault_service::audit_log::Event;
+use callvault_service::clock::rfc3339;
 use callvault_store::AuditFilter;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Serialize;
@@ -129,7 +129,7 @@ struct Access {
 /// Builds and signs the archive for `caller`. Every recording's export is audited (purpose
 /// `subject_access`) before its audio is read, and so appears in its own access report.
 pub async fn build(
-    st: &AppState,
+    st: &Services,
     origin: &Event,
     tenant: &TenantId,
     caller: &E164,
@@ -208,7 +208,7 @@ pub async fn build(
 }
 
 /// The access report of one recording: every audit entry that names it.
-async fn accesses(st: &AppState, id: &str) -> LifecycleResult<Vec<Access>> {
+async fn accesses(st: &Services, id: &str) -> LifecycleResult<Vec<Access>> {
     let mut out = Vec::new();
     let mut after_seq = 0;
     loop {

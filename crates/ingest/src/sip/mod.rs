@@ -20,7 +20,7 @@ mod transport;
 
 pub use media::MediaCounters;
 
-use crate::state::AppState;
+use crate::Ingest;
 use std::net::SocketAddr;
 
 /// Where the SIP listeners are bound (ports may have been 0 in the config).
@@ -32,7 +32,7 @@ pub struct Listening {
 }
 
 /// Binds the configured listeners and serves them in the background.
-pub async fn start(st: AppState) -> Result<Listening, String> {
+pub async fn start(st: Ingest) -> Result<Listening, String> {
     let cfg = st.cfg.sip.clone();
     if !cfg.enabled() {
         return Ok(Listening::default());

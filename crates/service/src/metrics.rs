@@ -66,7 +66,17 @@ pub struct Metrics {
     /// floor of every chunk's acknowledgement.
     pub live_group_commit: Histogram,
     /// RTP counters of the SIPREC recorder, shared with its media tasks.
-    pub sip_media: std::sync::Arc<crate::sip::MediaCounters>,
+    pub sip_media: std::sync::Arc<MediaCounters>,
+}
+
+/// RTP counters of the SIPREC recorder, shared by every call.
+#[derive(Default)]
+pub struct MediaCounters {
+    pub packets: AtomicU64,
+    pub srtp_auth_failures: AtomicU64,
+    pub foreign_packets: AtomicU64,
+    pub late_packets: AtomicU64,
+    pub lost_packets: AtomicU64,
 }
 
 /// Shared with `LiveCalls`, which counts for every protocol that uses it.

@@ -5,8 +5,8 @@
 //! sweep at once.
 
 use super::LiveLimits;
+use crate::Ingest;
 use crate::audit_log::Event;
-use crate::state::AppState;
 use callvault_store::LiveState;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ pub(super) fn period(limits: LiveLimits) -> Duration {
     Duration::from_secs((limits.idle_timeout_secs as u64 / 2).clamp(1, 30))
 }
 
-pub fn start(st: AppState) {
+pub fn start(st: Ingest) {
     let every = period(st.live.limits());
     tokio::spawn(async move {
         loop {
@@ -39,7 +39,7 @@ pub fn start(st: AppState) {
 }
 
 /// One pass: finalises the idle calls; `true` if the batch was full.
-async fn sweep(st: &AppState) -> Result<bool, super::LiveError> {
+async fn sweep(st: &Ingest) -> Result<bool, super::LiveError> {
     let now = crate::clock::unix_now();
     let idle = st
         .meta

@@ -3,9 +3,9 @@
 //! asks for.
 
 use super::{LifecycleError, LifecycleResult};
-use crate::audit_log::Event;
-use crate::state::AppState;
 use callvault_core::TenantId;
+use callvault_service::Services;
+use callvault_service::audit_log::Event;
 use callvault_store::{RecordingPolicy, RetentionRule, RuleScope, StoreError};
 use std::sync::atomic::Ordering;
 
@@ -96,7 +96,7 @@ pub fn checked_rule(
 
 /// Stores `p` as `origin`'s change at `now`, audited first (`policy.recording.set`).
 pub async fn set_policy(
-    st: &AppState,
+    st: &Services,
     origin: &Event,
     mut p: RecordingPolicy,
     now: i64,
@@ -122,7 +122,7 @@ pub async fn set_policy(
 
 /// Stores `r` as `origin`'s change at `now`, audited first (`policy.retention.set`).
 pub async fn set_rule(
-    st: &AppState,
+    st: &Services,
     origin: &Event,
     mut r: RetentionRule,
     now: i64,
@@ -188,7 +188,7 @@ pub enum AdmissionError {
 /// refusal is audited (as `ingest.refused`, from `origin`'s actor and client). If the refusal
 /// cannot be audited, the answer is still a refusal.
 pub async fn admit_call(
-    st: &AppState,
+    st: &Services,
     origin: &Event,
     tenant: &TenantId,
     queue: Option<&str>,

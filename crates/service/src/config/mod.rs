@@ -111,9 +111,17 @@ impl Default for LiveConfig {
     }
 }
 
+/// What a live protocol may do with a call; see [`LiveConfig`] for the meaning of each.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLimits {
+    pub window: u64,
+    pub max_call_secs: u64,
+    pub idle_timeout_secs: i64,
+}
+
 impl LiveConfig {
-    pub fn limits(&self) -> crate::live::LiveLimits {
-        crate::live::LiveLimits {
+    pub fn limits(&self) -> LiveLimits {
+        LiveLimits {
             window: self.window_chunks,
             max_call_secs: self.max_call_secs,
             idle_timeout_secs: self.idle_timeout_secs,

@@ -9,32 +9,23 @@
 //! to the mixer) makes a packet cost one wake-up and no allocation: at 1,000 calls that is
 //! 100,000 packets a second (BENCHMARKS.md §7).
 
+use crate::Ingest;
 use crate::audit_log::Event;
 use crate::live::{LiveCalls, Paused, PausedBy};
-use crate::state::AppState;
 use callvault_core::{RecordingId, TenantId};
+pub use callvault_service::metrics::MediaCounters;
 use callvault_sip::mixer::{Mixer, PER_MS, SampleFormat};
 use callvault_sip::{sdp::Codec, srtp};
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use std::time::Instant;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-
-/// Counters shared by every call, for `/metrics`.
-#[derive(Default)]
-pub struct MediaCounters {
-    pub packets: AtomicU64,
-    pub srtp_auth_failures: AtomicU64,
-    pub foreign_packets: AtomicU64,
-    pub late_packets: AtomicU64,
-    pub lost_packets: AtomicU64,
-}
 
 pub enum Control {
     /// `a=inactive` in a re-INVITE: the SRC stopped the stream on purpose.
@@ -139,7 +130,7 @@ impl MediaHandle {
 
 /// Starts the call's media task; it ends the call on Finish or RTP timeout.
 pub fn start(
-    st: AppState,
+    st: Ingest,
     counters: Arc<MediaCounters>,
     spec: CallSpec,
     on_end: impl FnOnce() + Send + 'static,

@@ -1,7 +1,7 @@
 //! The lifecycle's posture checks (T7: calls kept forever), run with the others in
-//! `crate::posture::live_checks`.
+//! the server's `posture::live_checks`.
 
-use crate::posture::{Finding, Severity};
+use callvault_service::posture::{Finding, Severity};
 use callvault_store::{MetadataStore, StoreError};
 
 /// Retention is judged late only after this long, so that the hourly job is never a finding.

@@ -8,9 +8,9 @@
 //! erased without personal data: recording ids (random), SHA-256 of the blob names, counts.
 
 use super::{LifecycleError, LifecycleResult};
-use crate::audit_log::Event;
-use crate::state::AppState;
 use callvault_core::{BlobName, TenantId};
+use callvault_service::Services;
+use callvault_service::audit_log::Event;
 use callvault_store::{ErasureCause, Expired, StoreError};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -37,7 +37,7 @@ pub struct Shredded {
 /// Crypto-shreds `victims` of `tenant`: audits the intent (as `recording.erase`, on behalf of
 /// `origin`), erases the rows that no hold covers, then deletes the queued blobs.
 pub async fn shred(
-    st: &AppState,
+    st: &Services,
     origin: &Event,
     tenant: &TenantId,
     victims: &[Expired],
@@ -96,7 +96,7 @@ pub async fn shred(
 
 /// Deletes the payload blobs that erasures queued. Returns how many were deleted; a blob that
 /// cannot be deleted now stays queued (logged, retried on the next run).
-pub async fn collect_garbage(st: &AppState) -> LifecycleResult<u64> {
+pub async fn collect_garbage(st: &Services) -> LifecycleResult<u64> {
     let mut deleted = 0;
     loop {
         let pending = st.meta.pending_blob_deletions(GC_BATCH).await?;
