@@ -5,7 +5,7 @@
 //! not stored yet plays the same way; if the call is stored while it is played, the rest comes
 //! from the stored recording.
 
-use super::assemble::JournalReader;
+use super::recording::JournalReader;
 use super::{CallFormat, LiveError};
 use crate::Ingest;
 use crate::audit_log::Event;

@@ -6,7 +6,7 @@
 //! (formats, frame sizes, the sequence window, idempotence) and the journal: each chunk is sealed
 //! under this node's journal key for the call (public key only, `callvault_crypto::JournalKey`)
 //! and acknowledged only after the group-commit writer made it durable in the metadata store.
-//! Assembly into a standard recording (`assemble.rs`, run by `assembler.rs`) and idle
+//! Assembly into a standard recording (`recording.rs`, run by the job in `assembler.rs`) and idle
 //! finalisation (`sweep.rs`) run in the background; assembly needs the tenant identity, so only
 //! full nodes do it.
 //!
@@ -14,9 +14,9 @@
 //! call be touched by another tenant (every lookup takes the tenant).
 
 mod acked;
-mod assemble;
 mod assembler;
 mod follow;
+mod recording;
 mod sweep;
 mod writer;
 
