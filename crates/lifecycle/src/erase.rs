@@ -7,7 +7,7 @@
 //! The audit entry is written before anything is erased (fail closed) and proves what was
 //! erased without personal data: recording ids (random), SHA-256 of the blob names, counts.
 
-use super::{LifecycleError, LifecycleResult};
+use super::LifecycleResult;
 use callvault_core::{BlobName, TenantId};
 use callvault_service::Services;
 use callvault_service::audit_log::Event;
@@ -62,10 +62,7 @@ pub async fn shred(
         })),
         ..origin.clone()
     };
-    st.audit
-        .record(ev.clone())
-        .await
-        .map_err(LifecycleError::AuditUnavailable)?;
+    super::record(st, ev.clone()).await?;
     let erased = st.meta.erase_recordings(tenant, &ids, now, cause).await?;
     let spared: Vec<String> = ids
         .iter()
@@ -79,10 +76,7 @@ pub async fn shred(
             details: Some(serde_json::json!({ "cause": cause.as_str(), "not_erased": spared })),
             ..ev
         };
-        st.audit
-            .record(correction)
-            .await
-            .map_err(LifecycleError::AuditUnavailable)?;
+        super::record(st, correction).await?;
     }
     st.metrics
         .recordings_erased

@@ -146,10 +146,7 @@ pub async fn build(
         details: Some(serde_json::json!({ "recordings": recs.len() })),
         ..origin.clone()
     };
-    st.audit
-        .record(summary)
-        .await
-        .map_err(LifecycleError::AuditUnavailable)?;
+    super::record(st, summary).await?;
     let mut recordings = Vec::with_capacity(recs.len());
     for r in recs {
         let ev = Event {
@@ -159,10 +156,7 @@ pub async fn build(
             purpose: Some(purpose.clone()),
             ..origin.clone()
         };
-        st.audit
-            .record(ev)
-            .await
-            .map_err(LifecycleError::AuditUnavailable)?;
+        super::record(st, ev).await?;
         let identity = keys.identity(&st.meta, tenant, r.key_id).await?;
         let blob = st.blobs.open(&r.blob).await?;
         let header = Header::from_bytes(r.header.clone());

@@ -40,6 +40,15 @@ pub enum LifecycleError {
 
 pub type LifecycleResult<T> = Result<T, LifecycleError>;
 
+/// Commits `ev` before the action it records: no entry, no action.
+async fn record(st: &Services, ev: callvault_service::audit_log::Event) -> LifecycleResult<()> {
+    st.audit
+        .record(ev)
+        .await
+        .map(drop)
+        .map_err(LifecycleError::AuditUnavailable)
+}
+
 /// The tenant's keyed hash of a caller number: how callvault finds a caller's recordings
 /// without storing the number in clear.
 pub async fn caller_hash(

@@ -101,21 +101,15 @@ pub async fn set_policy(
     mut p: RecordingPolicy,
     now: i64,
 ) -> LifecycleResult<RecordingPolicy> {
-    p.updated_by = origin.actor.clone();
-    p.updated_at = now;
-    let ev = Event {
-        action: "policy.recording.set",
-        result: "ok",
-        tenant: Some(p.tenant.to_string()),
-        details: Some(serde_json::json!({
-            "queue": p.queue, "record": p.record, "parties": p.parties, "retention_class": p.retention_class,
-        })),
-        ..origin.clone()
-    };
-    st.audit
-        .record(ev)
-        .await
-        .map_err(LifecycleError::AuditUnavailable)?;
+    (p.updated_by, p.updated_at) = (origin.actor.clone(), now);
+    let details = serde_json::json!({
+        "queue": p.queue, "record": p.record, "parties": p.parties, "retention_class": p.retention_class,
+    });
+    super::record(
+        st,
+        change(origin, "policy.recording.set", &p.tenant, details),
+    )
+    .await?;
     st.meta.put_recording_policy(&p).await?;
     Ok(p)
 }
@@ -127,23 +121,32 @@ pub async fn set_rule(
     mut r: RetentionRule,
     now: i64,
 ) -> LifecycleResult<RetentionRule> {
-    r.updated_by = origin.actor.clone();
-    r.updated_at = now;
-    let ev = Event {
-        action: "policy.retention.set",
-        result: "ok",
-        tenant: Some(r.tenant.to_string()),
-        details: Some(
-            serde_json::json!({ "scope": r.scope.as_str(), "value": r.value, "days": r.days }),
-        ),
-        ..origin.clone()
-    };
-    st.audit
-        .record(ev)
-        .await
-        .map_err(LifecycleError::AuditUnavailable)?;
+    (r.updated_by, r.updated_at) = (origin.actor.clone(), now);
+    let details =
+        serde_json::json!({ "scope": r.scope.as_str(), "value": r.value, "days": r.days });
+    super::record(
+        st,
+        change(origin, "policy.retention.set", &r.tenant, details),
+    )
+    .await?;
     st.meta.put_retention_rule(&r).await?;
     Ok(r)
+}
+
+/// The audit entry of `origin` changing one of `tenant`'s policies.
+fn change(
+    origin: &Event,
+    action: &'static str,
+    tenant: &TenantId,
+    details: serde_json::Value,
+) -> Event {
+    Event {
+        action,
+        result: "ok",
+        tenant: Some(tenant.to_string()),
+        details: Some(details),
+        ..origin.clone()
+    }
 }
 
 /// What the policy that admitted a call says about it.

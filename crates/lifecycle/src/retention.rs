@@ -2,8 +2,8 @@
 //! no legal hold covers, in bounded batches. Run by the in-server job on the one node holding
 //! the `retention` lease, and by `callvault retention run [--dry-run] [--now T]`.
 
+use super::LifecycleResult;
 use super::erase::{collect_garbage, shred};
-use super::{LifecycleError, LifecycleResult};
 use callvault_service::Services;
 use callvault_service::audit_log::Event;
 use callvault_store::ErasureCause;
@@ -97,10 +97,7 @@ pub async fn run(
         details: serde_json::to_value(&report).ok(),
         ..origin
     };
-    st.audit
-        .record(ev)
-        .await
-        .map_err(LifecycleError::AuditUnavailable)?;
+    super::record(st, ev).await?;
     Ok(report)
 }
 

@@ -17,11 +17,16 @@ pub enum KeyError {
     Store(#[from] StoreError),
     /// A sealed key in the database did not open under the master key: a damaged row, or a
     /// database from another deployment.
-    #[error("opening the {what} of tenant `{tenant}` (key {key_id}): {source}")]
-    Open {
-        what: &'static str,
+    #[error("opening the identity of tenant `{tenant}` (key {key_id}): {source}")]
+    OpenIdentity {
         tenant: TenantId,
         key_id: i64,
+        #[source]
+        source: CryptoError,
+    },
+    #[error("opening the caller hash key of tenant `{tenant}`: {source}")]
+    OpenCallerKey {
+        tenant: TenantId,
         #[source]
         source: CryptoError,
     },
@@ -78,8 +83,7 @@ impl Keys {
                 key_id,
                 &row.identity_sealed,
             )
-            .map_err(|source| KeyError::Open {
-                what: "identity",
+            .map_err(|source| KeyError::OpenIdentity {
                 tenant: tenant.clone(),
                 key_id,
                 source,
@@ -107,10 +111,8 @@ impl Keys {
         let t = meta.get_tenant(tenant).await?;
         let k = Arc::new(
             CallerHashKey::open(&self.provider, tenant.as_str(), &t.caller_hash_key_sealed)
-                .map_err(|source| KeyError::Open {
-                    what: "caller hash key",
+                .map_err(|source| KeyError::OpenCallerKey {
                     tenant: tenant.clone(),
-                    key_id: 0,
                     source,
                 })?,
         );

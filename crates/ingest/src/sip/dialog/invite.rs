@@ -191,12 +191,10 @@ impl Srs {
         let output = streams.output(offer);
         let open = self.open_call(msg, admitted, output).await?;
         let caller = open.caller.clone();
-        let (key_id, recipient) = self
-            .st
-            .active_recipient(tenant)
-            .await
-            .map_err(|e| internal_error("reading the tenant's recording key", e))
-            .map_err(|r| r.warn("the tenant has no recording key"))?;
+        let (key_id, recipient) = self.st.active_recipient(tenant).await.map_err(|e| {
+            internal_error("reading the tenant's recording key", e)
+                .warn("the tenant has no recording key")
+        })?;
         let actor_event = |action: &'static str| Event {
             actor: format!("sip:{}", source.name),
             tenant: Some(tenant.to_string()),
